@@ -1,0 +1,32 @@
+# Two commands do all set-up: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test figures bench install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/longdep grid quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+figures: $(STAMP)
+	$(BIN)/longdep figures results/quick
+
+bench: $(STAMP)
+	$(BIN)/longdep bench data
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

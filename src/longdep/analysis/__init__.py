@@ -1,0 +1,1 @@
+"""From results/ to tables and figures: tidy records, summaries, plots."""

@@ -1,0 +1,111 @@
+"""Figures and summary tables from a results folder: functions ``df -> Figure``, no training, no W&B.
+
+    longdep figures results/quick      # rebuilds results/quick/figures/*.png|pdf
+
+Every figure reports the mean over seeds with a 95% interval (never the best seed).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from longdep.analysis import style
+
+
+def load_accuracy(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(Path(folder) / "accuracy.csv")
+
+
+def load_baselines(folder: Path) -> pd.DataFrame | None:
+    path = Path(folder) / "baselines.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def load_runs(folder: Path) -> pd.DataFrame:
+    """One row per run record: model, seed, train_distance, steps-to-criterion, wall time."""
+    rows = []
+    for path in sorted((Path(folder) / "runs").glob("*.json")):
+        rec = json.loads(path.read_text())
+        cfg = rec["config"]
+        rows.append({"run_id": rec["run_id"], "model": cfg["model"]["name"], "seed": cfg["train"]["seed"],
+                     "train_distance": cfg["task"]["distance"], "steps": rec["steps"],
+                     "max_steps": cfg["train"]["max_steps"], "steps_to_95": rec["steps_to_95"],
+                     "steps_to_99": rec["steps_to_99"], "wall_time_s": rec["wall_time_s"]})
+    return pd.DataFrame(rows)
+
+
+def by_distance(acc: pd.DataFrame, keys=("run_id", "model", "seed", "train_distance")) -> pd.DataFrame:
+    """Collapse attractor slices: accuracy per run and test distance, weighted by n."""
+    g = acc.groupby([*keys, "distance"], as_index=False)[["n", "correct"]].sum()
+    g["accuracy"] = g["correct"] / g["n"]
+    return g
+
+
+def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
+    """Accuracy vs test distance, one panel per training distance, mean and 95% CI over seeds."""
+    style.apply()
+    df = style.display(by_distance(acc))
+    panels = sorted(df["train_distance"].unique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True, squeeze=False)
+    base = None
+    if baselines is not None and len(baselines):
+        base = baselines.groupby(["heuristic", "distance"], as_index=False)[["n"]].sum()
+        base["accuracy"] = (baselines.assign(c=baselines["accuracy"] * baselines["n"])
+                            .groupby(["heuristic", "distance"])["c"].sum().values / base["n"])
+    for ax, td in zip(axes[0], panels):
+        sub = df[df["train_distance"] == td]
+        sns.lineplot(data=sub, x="distance", y="accuracy", hue="model", palette=style.MODEL_COLORS,
+                     errorbar=("ci", 95), marker="o", ax=ax, legend=ax is axes[0][-1])
+        if base is not None:
+            for h, hdf in base.groupby("heuristic"):
+                ax.plot(hdf["distance"], hdf["accuracy"], color="0.45", lw=1,
+                        ls=style.BASELINE_STYLES.get(h, ":"), label=style.BASELINE_NAMES.get(h, h))
+        ax.axvline(td, color="0.6", lw=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"trained at distance {td}")
+        ax.set_xlabel("test distance (verb index - subject index)")
+        ax.set_ylim(0.0, 1.02)
+    axes[0][0].set_ylabel("accuracy")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    last = axes[0][-1]
+    h2, l2 = last.get_legend_handles_labels()
+    if last.get_legend():
+        last.get_legend().remove()
+    extra = [(h, l) for h, l in zip(handles, labels) if l not in l2]
+    fig.legend([*h2, *[h for h, _ in extra]], [*l2, *[l for _, l in extra]],
+               loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def summary_table(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per model and training distance: accuracy at the training distance and beyond, steps-to-criterion."""
+    d = by_distance(acc)
+    at = d[d["distance"] == d["train_distance"]].groupby(["model", "train_distance"])["accuracy"].mean()
+    beyond = d[d["distance"] > d["train_distance"]].groupby(["model", "train_distance"])["accuracy"].mean()
+    table = pd.DataFrame({"acc_at_train_distance": at, "acc_beyond": beyond})
+    if len(runs):
+        steps = runs.groupby(["model", "train_distance"])[["steps_to_95", "steps_to_99", "steps"]].mean()
+        table = table.join(steps)
+    table = table.reset_index()
+    table["model"] = pd.Categorical(table["model"], [m for m in style.MODEL_ORDER if m in set(table["model"])])
+    return table.sort_values(["model", "train_distance"]).reset_index(drop=True)
+
+
+def baseline_table(baselines: pd.DataFrame) -> pd.DataFrame:
+    g = baselines.assign(c=baselines["accuracy"] * baselines["n"]).groupby("heuristic")[["c", "n"]].sum()
+    return (g["c"] / g["n"]).rename("accuracy").reset_index()
+
+
+def make_all(folder: Path) -> list[Path]:
+    """Rebuild every figure the folder has data for; return the written paths."""
+    folder = Path(folder)
+    paths = []
+    if (folder / "accuracy.csv").exists():
+        fig = plot_accuracy_vs_distance(load_accuracy(folder), load_baselines(folder))
+        paths += style.save(fig, folder / "figures", "accuracy_vs_distance")
+    return paths

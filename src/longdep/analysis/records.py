@@ -1,0 +1,116 @@
+"""Results on disk: atomic, idempotent writes and the environment record of a run.
+
+Every file under ``results/`` is written to a temporary file in the same folder and renamed
+into place, so a killed process leaves either the old file or the new one, never half of one.
+Rows are appended *per run*: :func:`append_rows` first drops any rows already carrying the same
+``run_id``, so re-running a run after a crash never doubles its rows. A lock file serialises
+writers (several grid workers may append to the same CSV).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+LIBRARIES = ("torch", "lightning", "numpy", "pandas", "seaborn", "matplotlib", "omegaconf", "wandb", "submitit")
+
+
+@contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on ``<path>.lock`` (a sibling file) for the block."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file + fsync + rename in the same folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def append_rows(path: Path, rows: pd.DataFrame, key: str = "run_id") -> None:
+    """Append ``rows`` to the CSV at ``path``, replacing earlier rows with the same ``key`` values."""
+    path = Path(path)
+    with locked(path):
+        if path.exists() and path.stat().st_size > 0:
+            old = pd.read_csv(path)
+            if key in old.columns and key in rows.columns:
+                old = old[~old[key].isin(rows[key].unique())]
+            rows = pd.concat([old, rows], ignore_index=True)
+        write_atomic(path, rows.to_csv(index=False))
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """The current commit (with ``-dirty`` if the tree has changes), or ``unknown``."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if commit.returncode:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict:
+    """Hardware, library versions and commit. Never includes environment variables (no secrets)."""
+    import torch
+
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "commit": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "versions": versions,
+    }

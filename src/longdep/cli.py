@@ -1,0 +1,176 @@
+"""The ``longdep`` command line.
+
+    longdep data show [--n N] [key=value ...]          sample sentences with annotations
+    longdep data export --out F.jsonl [--n N] [...]    one JSON object per example
+    longdep train [--config NAME] [key=value ...]      one run -> results/<name>/
+    longdep grid NAME [--out DIR] [key=value ...]      a grid from experiments/NAME.yaml, resumable
+    longdep figures [RESULTS_DIR]                      rebuild figures from CSVs (offline)
+    longdep bench data                                 task generation speed
+
+Bad input (unknown names, malformed values, impossible settings) prints one line naming the
+bad value and the valid choices and exits with code 2 before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from longdep.config import UsageError
+
+DATA_SPLITS = ("train", "val", "test")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's own convention too)
+        self.exit(2, f"longdep: error: {message}\n")
+
+
+def _task_config(overrides):
+    from longdep.config import TaskConfig, merge, validate_task
+
+    items = [o[len("task."):] if o.startswith("task.") else o for o in overrides]
+    return validate_task(merge(TaskConfig, [], items))
+
+
+def _generate(args):
+    from longdep.tasks import agreement
+
+    cfg = _task_config(args.overrides)
+    if args.n <= 0:
+        raise UsageError(f"--n must be a positive integer, got {args.n}")
+    try:
+        seed = agreement.split_seed(args.split, args.seed)
+        tok, lab, meta = agreement.generate(seed, args.n, cfg)
+    except ValueError as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    return agreement.to_records(tok, lab, meta)
+
+
+def cmd_data(args) -> None:
+    from longdep.tasks.agreement import format_example
+
+    records = _generate(args)
+    if args.action == "show":
+        for rec in records:
+            print(format_example(rec) + "\n")
+        return
+    if not args.out:
+        raise UsageError("data export needs --out FILE.jsonl")
+    from longdep.analysis.records import write_atomic
+
+    write_atomic(Path(args.out), "".join(json.dumps(r) + "\n" for r in records))
+    print(f"wrote {len(records)} examples to {args.out}")
+
+
+def cmd_train(args) -> None:
+    from longdep.config import load_config
+    from longdep.training.run import results_dir, train_one
+
+    cfg = load_config(args.config, args.overrides)
+    rec = train_one(cfg)
+    print(f"{rec['run_id']}: test accuracy {rec['test_accuracy']:.3f}, steps {rec['steps']}, "
+          f"steps to 95%/99%: {rec['steps_to_95']}/{rec['steps_to_99']}, {rec['wall_time_s']:.1f}s "
+          f"-> {results_dir(cfg)}")
+
+
+def cmd_grid(args) -> None:
+    from longdep.analysis import figures
+    from longdep.grid import run_grid
+
+    out = run_grid(args.name, Path(args.out) if args.out else None, args.overrides)
+    print_summary(out)
+    for path in figures.make_all(out):
+        print(f"wrote {path}")
+
+
+def print_summary(folder: Path) -> None:
+    import pandas as pd
+
+    from longdep.analysis import figures
+
+    if not (folder / "accuracy.csv").exists():
+        return
+    table = figures.summary_table(figures.load_accuracy(folder), figures.load_runs(folder))
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print("\nMean over seeds (acc_beyond = test distances longer than the training distance):")
+        print(table.to_string(index=False))
+        base = figures.load_baselines(folder)
+        if base is not None:
+            print("\nHeuristic baselines on the same test set:")
+            print(figures.baseline_table(base).to_string(index=False))
+
+
+def cmd_figures(args) -> None:
+    from longdep.analysis import figures
+
+    folder = Path(args.results_dir)
+    if not folder.is_dir():
+        raise UsageError(f"results folder {str(folder)!r} does not exist")
+    paths = figures.make_all(folder)
+    if not paths:
+        raise UsageError(f"no results CSVs (accuracy.csv, scaling.csv) in {str(folder)!r}")
+    for path in paths:
+        print(f"wrote {path}")
+
+
+def cmd_bench(args) -> None:
+    from longdep.tasks.agreement import benchmark
+
+    for distance in args.distances:
+        res = benchmark(n=args.n, distance=distance)
+        print(f"agreement generator: distance {distance:4d}: {res['examples_per_s']:,.0f} examples/s "
+              f"({res['n']:,} examples)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="longdep", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("data", help="show or export task examples")
+    d.add_argument("action", choices=("show", "export"))
+    d.add_argument("--n", type=int, default=5)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--split", default="train", help=f"one of {', '.join(DATA_SPLITS)}")
+    d.add_argument("--out", help="output .jsonl (export)")
+    d.add_argument("overrides", nargs="*", metavar="key=value", help="task fields, e.g. distance=16")
+    d.set_defaults(func=cmd_data)
+
+    t = sub.add_parser("train", help="train and evaluate one run")
+    t.add_argument("--config", default="train", help="a YAML file under configs/")
+    t.add_argument("overrides", nargs="*", metavar="key=value")
+    t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("grid", help="run an experiment grid from experiments/NAME.yaml")
+    g.add_argument("name")
+    g.add_argument("--out", help="results folder (default results/NAME)")
+    g.add_argument("overrides", nargs="*", metavar="key=value")
+    g.set_defaults(func=cmd_grid)
+
+    f = sub.add_parser("figures", help="rebuild figures from a results folder")
+    f.add_argument("results_dir", nargs="?", default="results/quick")
+    f.set_defaults(func=cmd_figures)
+
+    b = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
+    b.add_argument("what", choices=("data",))
+    b.add_argument("--n", type=int, default=200_000)
+    b.add_argument("--distances", type=int, nargs="+", default=[8, 64, 128])
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("WANDB_MODE", "offline")  # no network unless the user chose a mode
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UsageError as exc:
+        print(f"longdep: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Attention rungs of the model ladder: ``single_head``, ``multi_head`` and ``transformer``.
+
+All three share one module, :class:`CausalSelfAttention`, and one model shell,
+:class:`AttentionModel` (token embedding + position vectors added once at the input, a stack of
+blocks with their own parameters, ``Linear(d_model, n_out)``). They differ only in the block:
+
+* ``single_head``: the lecture's minimal self-attention architecture. One head, q = Qx, k = Kx,
+  v = Vx (no biases), **unscaled** scores q.k, causal + pad mask, softmax, weighted sum of values,
+  then a position-wise FFN ``Linear(d, d_ff) -> ReLU -> Linear(d_ff, d)``. No output projection,
+  no residual connection, no LayerNorm (:class:`MinimalBlock`).
+* ``multi_head``: the same minimal block with h heads of size d/h, computed as one matmul and
+  mixed by an output projection ``Linear(d, d)``; still unscaled, no residual, no norm.
+* ``transformer``: the full block (:class:`TransformerBlock`): scaled (1/sqrt(d/h)) masked
+  multi-head attention, Add & Norm, FFN, Add & Norm; post-norm (the lecture's order) or pre-norm
+  (then a final LayerNorm before the output head). Submodule names match
+  ``nn.TransformerEncoderLayer`` so weights copy across one to one.
+
+Usage::
+
+    model = AttentionModel.from_config(ModelConfig(name="transformer"), vocab_size=100, n_out=2,
+                                       block="transformer")
+    logits = model(tokens)          # tokens (B, N) int64, 0 = padding -> logits (B, N, n_out)
+
+Masking: position t attends to keys 0..t only (the future's scores are -inf) and pad keys are
+masked exactly like the future. Every query may always attend to itself, so no softmax row is
+entirely -inf (a right-padded pad query, even in an all-pad row, sees at least itself; a real
+query's diagonal is a real key). Backends: ``explicit`` writes out softmax(QK^T)V with the N x N
+scores in memory (set ``attn.keep_weights = True`` to keep the last weights in ``attn.weights``);
+``sdpa`` calls ``F.scaled_dot_product_attention`` (``is_causal=True`` when the batch has no
+padding, so fused flash / memory-efficient kernels can run; a boolean mask otherwise).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BACKENDS = ("explicit", "sdpa")
+POSITIONS = ("sinusoidal", "learned")
+NORMS = ("post", "pre")
+BLOCKS = ("single_head", "multi_head", "transformer")
+
+
+def _check(what: str, value, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+
+
+def attention_mask(tokens: torch.Tensor) -> Optional[torch.Tensor]:
+    """Boolean mask (B, 1, N, N), True = may attend, for right-padded ``tokens`` (B, N); None if no padding.
+
+    None means "causal only" to :class:`CausalSelfAttention`. Otherwise key j is allowed for
+    query i when j <= i and token j is real, plus always j == i (so no row is empty).
+    """
+    real = tokens != 0  # (B, N)
+    if bool(real.all()):
+        return None
+    n = tokens.shape[1]
+    causal = torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril()  # (N, N)
+    eye = torch.eye(n, dtype=torch.bool, device=tokens.device)  # (N, N)
+    return causal & (real[:, None, None, :] | eye)  # (B, 1, N, N)
+
+
+class CausalSelfAttention(nn.Module):
+    """Masked self-attention with ``heads`` heads of size d_model / heads.
+
+    Args:
+        scale: divide scores by sqrt(d_head) (transformer) or not (the minimal blocks).
+        backend: ``"explicit"`` or ``"sdpa"`` (see the module docstring).
+        out_proj: mix the concatenated heads with ``Linear(d, d)``; False leaves them as they are.
+        bias: biases on the projections (q = Qx in the minimal blocks has none).
+        dropout: dropout on the attention weights, only while training.
+
+    ``in_proj`` is one ``Linear(d, 3d)`` whose weight rows are [Q; K; V], the layout of
+    ``nn.MultiheadAttention.in_proj_weight``.
+    """
+
+    def __init__(self, d_model: int, heads: int = 1, *, scale: bool = True, backend: str = "sdpa",
+                 out_proj: bool = True, bias: bool = True, dropout: float = 0.0):
+        super().__init__()
+        _check("backend", backend, BACKENDS)
+        if d_model % heads:
+            raise ValueError(f"heads={heads} does not divide d_model={d_model}")
+        self.heads, self.backend, self.dropout = heads, backend, dropout
+        self.scale = 1.0 / math.sqrt(d_model // heads) if scale else 1.0
+        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias) if out_proj else None
+        self.keep_weights = False  # True: compute explicitly and store the weights below
+        self.weights: Optional[torch.Tensor] = None  # (B, H, N, N), last forward's softmax
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x (B, N, d) -> (B, N, d). ``mask``: from :func:`attention_mask`; None = causal only."""
+        B, N, D = x.shape
+        H = self.heads
+        qkv = self.in_proj(x).view(B, N, 3, H, D // H)  # (B, N, 3, H, d_head)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, N, d_head)
+        p = self.dropout if self.training else 0.0
+        if self.backend == "explicit" or self.keep_weights:
+            scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, H, N, N)
+            allowed = mask if mask is not None else torch.ones(N, N, dtype=torch.bool, device=x.device).tril()
+            weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)  # (B, H, N, N)
+            if self.keep_weights:
+                self.weights = weights.detach()
+            y = F.dropout(weights, p) @ v  # (B, H, N, d_head)
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=p, is_causal=mask is None, scale=self.scale
+            )  # (B, H, N, d_head)
+        y = y.transpose(1, 2).reshape(B, N, D)  # (B, N, H * d_head): heads concatenated
+        return self.out_proj(y) if self.out_proj is not None else y
+
+
+class MinimalBlock(nn.Module):
+    """The lecture's minimal block: unscaled attention then FFN; no residual, no norm.
+
+    ``heads=1, out_proj=False`` is ``single_head``; ``heads=h, out_proj=True`` is ``multi_head``.
+    ``dropout`` applies to the attention weights and the FFN's hidden layer while training.
+    """
+
+    def __init__(self, d_model: int, heads: int, d_ff: int, *, out_proj: bool, backend: str = "sdpa",
+                 dropout: float = 0.0):
+        super().__init__()
+        self.self_attn = CausalSelfAttention(d_model, heads, scale=False, backend=backend,
+                                             out_proj=out_proj, bias=False, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, d_ff)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        x = self.self_attn(x, mask)  # (B, N, d)
+        return self.linear2(self.dropout(F.relu(self.linear1(x))))  # (B, N, d)
+
+
+class TransformerBlock(nn.Module):
+    """Full transformer block; names and dropouts as in ``nn.TransformerEncoderLayer`` (ReLU FFN).
+
+    ``norm="post"``: x = norm1(x + attn(x)); x = norm2(x + ffn(x))  (the lecture's order).
+    ``norm="pre"``:  x = x + attn(norm1(x)); x = x + ffn(norm2(x)).
+    """
+
+    def __init__(self, d_model: int, heads: int, d_ff: int, *, backend: str = "sdpa",
+                 dropout: float = 0.0, norm: str = "post"):
+        super().__init__()
+        _check("norm", norm, NORMS)
+        self.norm_first = norm == "pre"
+        self.self_attn = CausalSelfAttention(d_model, heads, scale=True, backend=backend,
+                                             out_proj=True, bias=True, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, d_ff)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(d_ff, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+
+    def _attn(self, x, mask):
+        return self.dropout1(self.self_attn(x, mask))
+
+    def _ffn(self, x):
+        return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x)))))
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.norm_first:
+            x = x + self._attn(self.norm1(x), mask)
+            return x + self._ffn(self.norm2(x))
+        x = self.norm1(x + self._attn(x, mask))
+        return self.norm2(x + self._ffn(x))  # (B, N, d)
+
+
+def sinusoidal_positions(n: int, d_model: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Fixed position vectors (n, d_model): sin(t / 10000^(2i/d)) in even dims, cos in odd ones."""
+    t = torch.arange(n, device=device, dtype=torch.float32)[:, None]  # (N, 1)
+    freq = torch.exp(torch.arange(0, d_model, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    angles = t * freq  # (N, ceil(d/2))
+    pe = torch.zeros(n, d_model, device=device)
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles[:, : d_model // 2])
+    return pe.to(dtype)
+
+
+class Positions(nn.Module):
+    """Position vectors (N, d): ``sinusoidal`` (any N) or ``learned`` (N <= max_len, else ValueError)."""
+
+    def __init__(self, kind: str, d_model: int, max_len: int):
+        super().__init__()
+        _check("positions", kind, POSITIONS)
+        self.kind, self.d_model, self.max_len = kind, d_model, max_len
+        self.table = nn.Embedding(max_len, d_model) if kind == "learned" else None
+
+    def forward(self, n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        if self.table is None:
+            return sinusoidal_positions(n, self.d_model, device, dtype)
+        if n > self.max_len:
+            raise ValueError(
+                f"sequence of {n} tokens exceeds learned positions max_len={self.max_len}; "
+                "raise model.max_len or use positions=sinusoidal"
+            )
+        return self.table.weight[:n]  # (N, d)
+
+
+class AttentionModel(nn.Module):
+    """Embedding + positions (added once), ``layers`` blocks, optional final LayerNorm, linear head."""
+
+    def __init__(self, vocab_size: int, n_out: int, d_model: int, blocks: list[nn.Module],
+                 positions: str = "sinusoidal", max_len: int = 512, final_norm: bool = False):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
+        self.positions = Positions(positions, d_model, max_len)
+        self.blocks = nn.ModuleList(blocks)
+        self.norm = nn.LayerNorm(d_model) if final_norm else nn.Identity()
+        self.head = nn.Linear(d_model, n_out)
+
+    @classmethod
+    def from_config(cls, cfg, vocab_size: int, n_out: int, block: str) -> "AttentionModel":
+        """Build the ``block`` rung (single_head | multi_head | transformer) from a ModelConfig."""
+        _check("attention model", block, BLOCKS)
+        d, L = cfg.d_model, cfg.layers
+        if block == "transformer":
+            blocks = [TransformerBlock(d, cfg.heads, cfg.d_ff, backend=cfg.backend, dropout=cfg.dropout,
+                                       norm=cfg.norm) for _ in range(L)]
+        else:
+            heads, out_proj = (1, False) if block == "single_head" else (cfg.heads, True)
+            blocks = [MinimalBlock(d, heads, cfg.d_ff, out_proj=out_proj, backend=cfg.backend,
+                                   dropout=cfg.dropout) for _ in range(L)]
+        final_norm = block == "transformer" and cfg.norm == "pre"
+        return cls(vocab_size, n_out, d, blocks, cfg.positions, cfg.max_len, final_norm)
+
+    def attention_modules(self) -> list[CausalSelfAttention]:
+        """One per block, in order (set ``keep_weights`` on them to inspect attention)."""
+        return [b.self_attn for b in self.blocks]
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N) int64, 0 = right padding -> logits (B, N, n_out), causal."""
+        x = self.embed(tokens)  # (B, N, d)
+        x = x + self.positions(tokens.shape[1], x.device, x.dtype)  # (B, N, d) + (N, d)
+        mask = attention_mask(tokens)  # (B, 1, N, N) or None
+        for block in self.blocks:
+            x = block(x, mask)  # (B, N, d)
+        return self.head(self.norm(x))  # (B, N, n_out)

@@ -1,0 +1,74 @@
+"""Recurrent rungs of the model ladder: the Elman RNN (``rnn``) and the LSTM (``lstm``).
+
+Both are ``token embedding -> stacked recurrent layers -> Linear(d_model, n_out)`` and follow the
+contract shared by every model in :mod:`longdep.models`::
+
+    model = RecurrentModel(vocab_size=100, n_out=2, d_model=64, layers=2, cell="lstm")
+    logits = model(tokens)          # tokens (B, N) int64, 0 = padding -> logits (B, N, n_out)
+
+The output at position t is read from the top layer's hidden state h_t, which depends only on
+tokens[:, :t+1]: recurrence is causal by construction. Sequences are right-padded, so pad
+tokens come after every real token and can never change a real position's output; no packing
+is needed.
+
+The Elman layer computes h_t = tanh(W h_{t-1} + U x_t + b); the LSTM layer the usual gates
+i, f, g, o (see ``tests/test_models.py``, which checks both against hand-written loops). We use
+PyTorch's fused ``nn.RNN`` / ``nn.LSTM`` because the benchmarks time them: they are the fastest
+honest implementation of a computation that is sequential in N (the lecture's claim 2).
+Positions are not used: a recurrent model knows the order from the recurrence itself.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
+
+
+class RecurrentModel(nn.Module):
+    """Embedding, ``layers`` stacked Elman or LSTM layers of width ``d_model``, linear read-out.
+
+    Args:
+        vocab_size: number of token ids (id 0 is padding; its embedding is fixed at zero).
+        n_out: logits per position (2 for agreement, vocab size for language modelling).
+        d_model: embedding and hidden size.
+        layers: stacked recurrent layers.
+        cell: ``"rnn"`` (Elman, tanh) or ``"lstm"``.
+        dropout: dropout between stacked layers (PyTorch applies it to every layer's output
+            but the last); ignored when ``layers == 1``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        n_out: int,
+        d_model: int = 64,
+        layers: int = 1,
+        cell: str = "rnn",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown recurrent cell {cell!r}; valid: {', '.join(CELLS)}")
+        self.cell = cell
+        self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
+        kwargs = dict(num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        if cell == "rnn":
+            kwargs["nonlinearity"] = "tanh"
+        self.rnn = CELLS[cell](d_model, d_model, **kwargs)
+        self.head = nn.Linear(d_model, n_out)
+
+    @classmethod
+    def from_config(cls, cfg, vocab_size: int, n_out: int, cell: str) -> "RecurrentModel":
+        """Build from a :class:`longdep.config.ModelConfig` (positions, heads, d_ff are unused)."""
+        return cls(vocab_size, n_out, cfg.d_model, cfg.layers, cell=cell, dropout=cfg.dropout)
+
+    def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Top-layer hidden states h_1..h_N, shape (B, N, d_model), starting from h_0 = 0."""
+        x = self.embed(tokens)  # (B, N, d_model)
+        h, _ = self.rnn(x)  # (B, N, d_model)
+        return h
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N) int64 -> logits (B, N, n_out); position t sees tokens[:, :t+1] only."""
+        return self.head(self.hidden_states(tokens))  # (B, N, n_out)

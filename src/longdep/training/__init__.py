@@ -1,0 +1,1 @@
+"""Training: Lightning modules and the one-run driver (`longdep train`)."""

@@ -1,0 +1,126 @@
+"""Lightning wrappers: the agreement data module and the classifier module around any ladder model.
+
+The model sees the sentence prefix up to (not including) the main verb and is read out at the
+last prefix position (``verb_index - 1``): a 2-way (sg/pl) classification from per-position
+logits, so the same model could serve language modelling unchanged.
+
+Training data is a fixed, seeded stream (``max_steps * batch_size`` examples, cycled if needed);
+validation is a seeded held-out set from a disjoint seed range. Validation runs every
+``train.val_every`` steps, records the first step at >= 95% and >= 99% accuracy
+(steps-to-criterion) and stops training once ``train.target_acc`` is reached.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import lightning as L
+from torch.utils.data import DataLoader, IterableDataset
+
+from longdep.config import RunConfig, TaskConfig
+from longdep.models import build_model
+from longdep.tasks.agreement import LABELS, VOCAB, generate, split_seed
+
+CRITERIA = (0.95, 0.99)
+MAX_TRAIN_EXAMPLES = 200_000
+
+
+def prefix_batch(tokens: np.ndarray, labels: np.ndarray, verb_index: np.ndarray):
+    """Crop sentences to their prefix before the verb: (tokens (B, N), query (B,), labels (B,))."""
+    n = int(verb_index.max())
+    x = tokens[:, :n].copy()
+    x[np.arange(n)[None, :] >= verb_index[:, None]] = 0  # pad everything from the verb on
+    return (torch.from_numpy(x).long(), torch.from_numpy(verb_index - 1).long(),
+            torch.from_numpy(labels).long())
+
+
+class _Batches(IterableDataset):
+    """Yields pre-made batches from arrays, cycling; each epoch reshuffles with a seeded RNG."""
+
+    def __init__(self, tokens, labels, verb_index, batch_size: int, seed: int):
+        self.tokens, self.labels, self.verb_index = tokens, labels, verb_index
+        self.batch_size, self.seed = batch_size, seed
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        n = len(self.labels)
+        while True:
+            order = rng.permutation(n)
+            for start in range(0, n - self.batch_size + 1, self.batch_size):
+                idx = order[start:start + self.batch_size]
+                yield prefix_batch(self.tokens[idx], self.labels[idx], self.verb_index[idx])
+
+
+class AgreementData(L.LightningDataModule):
+    """Seeded train / val streams for one task config (test sets are built by the evaluator)."""
+
+    def __init__(self, task: TaskConfig, seed: int, batch_size: int, steps: int, val_size: int):
+        super().__init__()
+        self.task, self.seed, self.batch_size = task, seed, batch_size
+        self.n_train = min(MAX_TRAIN_EXAMPLES, max(steps * batch_size, 4 * batch_size))
+        self.val_size = val_size
+
+    def setup(self, stage=None):
+        if hasattr(self, "train_arrays"):
+            return
+        tok, lab, meta = generate(split_seed("train", self.seed), self.n_train, self.task)
+        self.train_arrays = (tok, lab, meta["verb_index"])
+        tok, lab, meta = generate(split_seed("val", self.seed), self.val_size, self.task)
+        self.val_arrays = (tok, lab, meta["verb_index"])
+
+    def train_dataloader(self):
+        return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed), batch_size=None)
+
+    def val_dataloader(self):
+        tok, lab, vi = self.val_arrays
+        bs = 256
+        batches = [prefix_batch(tok[i:i + bs], lab[i:i + bs], vi[i:i + bs]) for i in range(0, len(lab), bs)]
+        return DataLoader(batches, batch_size=None)
+
+
+class AgreementModule(L.LightningModule):
+    """A ladder model trained as a sg/pl classifier at the query position."""
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.model = build_model(cfg.model, vocab_size=len(VOCAB), n_out=len(LABELS))
+        self.steps_to = {c: None for c in CRITERIA}
+        self.val_history: list[tuple[int, float]] = []
+        self._correct = self._seen = 0
+
+    def forward(self, tokens: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        logits = self.model(tokens)  # (B, N, 2)
+        return logits[torch.arange(len(query), device=logits.device), query]  # (B, 2)
+
+    def training_step(self, batch, _):
+        tokens, query, labels = batch
+        loss = F.cross_entropy(self(tokens, query), labels)
+        if self.global_step % 10 == 0:
+            self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def on_validation_epoch_start(self):
+        self._correct = self._seen = 0
+
+    def validation_step(self, batch, _):
+        tokens, query, labels = batch
+        self._correct += (self(tokens, query).argmax(-1) == labels).sum().item()
+        self._seen += len(labels)
+
+    def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking or not self._seen:
+            return
+        acc = self._correct / self._seen
+        step = self.global_step
+        self.val_history.append((step, acc))
+        self.log("val/acc", acc, prog_bar=True)
+        for c in CRITERIA:
+            if self.steps_to[c] is None and acc >= c:
+                self.steps_to[c] = step
+        if acc >= self.cfg.train.target_acc:
+            self.trainer.should_stop = True
+
+    def configure_optimizers(self):
+        t = self.cfg.train
+        return torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)

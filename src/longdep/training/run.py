@@ -1,0 +1,174 @@
+"""One training run, end to end: train, evaluate on the fixed test set, write tidy rows.
+
+    longdep train model.name=lstm task.distance=64 train.max_steps=1500
+
+writes (appending, atomically, idempotently per run id):
+- ``results/<name>/accuracy.csv``: one row per (run, test distance, attractors) with ``run_id,
+  model, seed, train_distance, distance, attractors, n, correct, accuracy`` and the model options;
+- ``results/<name>/baselines.csv``: the heuristics (majority, first noun, nearest noun) on the
+  same test set;
+- ``results/<name>/runs/<run_id>.json``: config, config hash, commit, library versions,
+  hardware, wall time, steps-to-criterion and the validation curve.
+
+The test set is fixed: the same seeded examples for every model and training seed, at every
+distance in ``eval.distances`` (so it includes distances beyond the training distance).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from longdep.analysis.records import append_rows, environment, write_json
+from longdep.config import RunConfig, config_hash, to_dict
+from longdep.tasks.agreement import generate, split_seed
+from longdep.tasks.baselines import baseline_records
+
+TEST_SEED_BASE = 7  # test sets are shared by all runs: the seed depends on the distance only
+
+
+def run_id(cfg: RunConfig) -> str:
+    """Hash of what determines the result (not the output place, progress bar or W&B settings)."""
+    d = to_dict(cfg)
+    for k in ("name", "results_dir", "wandb"):
+        d.pop(k)
+    d["train"].pop("progress")
+    return f"{cfg.model.name}-d{cfg.task.distance}-s{cfg.train.seed}-{config_hash(d)}"
+
+
+def results_dir(cfg: RunConfig) -> Path:
+    return Path(cfg.results_dir) / cfg.name
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's start-up chatter and known-harmless warnings."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+    from lightning.pytorch.utilities.warnings import PossibleUserWarning
+
+    warnings.filterwarnings("ignore", category=PossibleUserWarning)
+
+
+def test_set(cfg: RunConfig):
+    """The fixed test set: ``eval.n_per_distance`` examples at each of ``eval.distances``."""
+    parts = []
+    for d in cfg.eval.distances:
+        task = dataclasses.replace(cfg.task, distance=d, max_distance=None)
+        parts.append((d, generate(split_seed("test", TEST_SEED_BASE * 1000 + d), cfg.eval.n_per_distance, task)))
+    return parts
+
+
+@torch.no_grad()
+def evaluate(module, cfg: RunConfig) -> pd.DataFrame:
+    """Per-example correctness on the test set, as one DataFrame (distance, attractors, correct)."""
+    from longdep.training.lit import prefix_batch
+
+    module.eval()
+    device = next(module.parameters()).device
+    frames = []
+    for _, (tok, lab, meta) in test_set(cfg):
+        bs = cfg.eval.batch_size
+        correct = []
+        for i in range(0, len(lab), bs):
+            x, q, y = prefix_batch(tok[i:i + bs], lab[i:i + bs], meta["verb_index"][i:i + bs])
+            pred = module(x.to(device), q.to(device)).argmax(-1).cpu()
+            correct.append((pred == y).numpy())
+        frames.append(pd.DataFrame({"distance": meta["distance"], "attractors": meta["attractors"],
+                                    "correct": np.concatenate(correct).astype(int)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def tidy_accuracy(per_example: pd.DataFrame, cfg: RunConfig, rid: str) -> pd.DataFrame:
+    rows = (per_example.groupby(["distance", "attractors"], as_index=False)
+            .agg(n=("correct", "size"), correct=("correct", "sum")))
+    rows["accuracy"] = rows["correct"] / rows["n"]
+    m = cfg.model
+    backend = m.backend if m.name not in ("rnn", "lstm") else "-"
+    ident = {"run_id": rid, "model": m.name, "seed": cfg.train.seed, "train_distance": cfg.task.distance,
+             "backend": backend, "positions": m.positions, "norm": m.norm}
+    return pd.DataFrame({**ident, **rows.to_dict("list")})[[*ident, "distance", "attractors", "n", "correct", "accuracy"]]
+
+
+def write_baselines(cfg: RunConfig) -> pd.DataFrame:
+    """Heuristic baselines on the test set, written once per results folder and test set."""
+    frames = []
+    for _, (tok, lab, meta) in test_set(cfg):
+        frames.append(baseline_records(tok, lab, meta))
+    df = pd.concat(frames, ignore_index=True)
+    df.insert(0, "run_id", "baselines-" + config_hash({"task": to_dict(cfg)["task"], "eval": to_dict(cfg)["eval"]}))
+    append_rows(results_dir(cfg) / "baselines.csv", df)
+    return df
+
+
+def make_trainer(cfg: RunConfig, logger=False):
+    import lightning as L
+
+    t = cfg.train
+    return L.Trainer(
+        accelerator=t.accelerator, devices=t.devices if t.devices == "auto" else int(t.devices),
+        max_steps=t.max_steps, val_check_interval=t.val_every, check_val_every_n_epoch=None,
+        num_sanity_val_steps=0, gradient_clip_val=t.grad_clip, logger=logger,
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=t.progress,
+        log_every_n_steps=10, default_root_dir=str(results_dir(cfg) / "tmp"),
+    )
+
+
+def train_one(cfg: RunConfig, logger=None) -> dict:
+    """Train and evaluate one run; write its rows and run record; return the record."""
+    import lightning as L
+
+    from longdep.training.lit import AgreementData, AgreementModule
+
+    quiet_lightning()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    rid = run_id(cfg)
+    out = results_dir(cfg)
+    start = time.perf_counter()
+    L.seed_everything(cfg.train.seed, verbose=False)
+    data = AgreementData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size)
+    module = AgreementModule(cfg)
+    trainer = make_trainer(cfg, logger=logger if logger is not None else False)
+    trainer.fit(module, datamodule=data)
+    train_time = time.perf_counter() - start
+    per_example = evaluate(module, cfg)
+    rows = tidy_accuracy(per_example, cfg, rid)
+    record = {
+        "run_id": rid,
+        "config": to_dict(cfg),
+        "config_hash": rid.rsplit("-", 1)[1],
+        "steps": int(trainer.global_step),
+        "stopped_early": bool(module.val_history and module.val_history[-1][1] >= cfg.train.target_acc),
+        "steps_to_95": module.steps_to[0.95],
+        "steps_to_99": module.steps_to[0.99],
+        "final_val_acc": module.val_history[-1][1] if module.val_history else None,
+        "val_curve": module.val_history,
+        "test_accuracy": float(per_example["correct"].mean()),
+        "train_time_s": round(train_time, 3),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "accelerator": str(next(module.parameters()).device),
+        "environment": environment(),
+    }
+    if logger is not None and hasattr(logger, "log_run_summary"):
+        logger.log_run_summary(record, rows)
+    append_rows(out / "accuracy.csv", rows)
+    write_baselines(cfg)
+    write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
+    return record
+
+
+def is_done(cfg: RunConfig) -> bool:
+    return (results_dir(cfg) / "runs" / f"{run_id(cfg)}.json").exists()
+

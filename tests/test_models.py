@@ -1,0 +1,301 @@
+"""Model ladder tests: reference equivalence with PyTorch's modules, causality, padding, registry.
+
+    .venv/bin/python -m pytest -q tests/test_models.py
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from longdep.config import ModelConfig
+from longdep.models import (
+    MODELS,
+    AttentionModel,
+    CausalSelfAttention,
+    RecurrentModel,
+    TransformerBlock,
+    build_model,
+    count_parameters,
+)
+from longdep.models.attention import attention_mask, sinusoidal_positions
+
+D, H, FF, VOCAB, N_OUT = 16, 4, 32, 20, 3
+ATTENTION = ("single_head", "multi_head", "transformer")
+RECURRENT = ("rnn", "lstm")
+BACKENDS = ("explicit", "sdpa")
+
+# Every (model, backend, positions) combination that means something: recurrent models use neither.
+VARIANTS = [(m, "sdpa", "sinusoidal") for m in RECURRENT] + [
+    (m, b, p) for m in ATTENTION for b in BACKENDS for p in ("sinusoidal", "learned")
+]
+VARIANT_IDS = [m if m in RECURRENT else f"{m}-{b}-{p}" for m, b, p in VARIANTS]
+
+
+def make(name, backend="sdpa", positions="sinusoidal", norm="post", layers=2, seed=0, max_len=64):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(name=name, d_model=D, layers=layers, heads=H, d_ff=FF, positions=positions,
+                      backend=backend, norm=norm, max_len=max_len)
+    return build_model(cfg, VOCAB, N_OUT).eval()
+
+
+def tokens(b=3, n=12, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(1, VOCAB, (b, n), generator=g)
+
+
+def padded_batch(n=12):
+    """Right-padded batch: full, half, one real token, and all padding; lengths returned."""
+    t = tokens(4, n)
+    lengths = [n, n // 2, 1, 0]
+    for i, length in enumerate(lengths):
+        t[i, length:] = 0
+    return t, lengths
+
+
+def causal_bool(n):
+    """nn.MultiheadAttention's convention: True = masked out."""
+    return torch.ones(n, n, dtype=torch.bool).triu(1)
+
+
+def copy_attention(ours: CausalSelfAttention, mha: nn.MultiheadAttention):
+    """Copy nn.MultiheadAttention's weights into ours (same [Q; K; V] row layout)."""
+    with torch.no_grad():
+        ours.in_proj.weight.copy_(mha.in_proj_weight)
+        if ours.in_proj.bias is not None:
+            ours.in_proj.bias.copy_(mha.in_proj_bias)
+        if ours.out_proj is not None:
+            ours.out_proj.weight.copy_(mha.out_proj.weight)
+            if ours.out_proj.bias is not None:
+                ours.out_proj.bias.copy_(mha.out_proj.bias)
+
+
+def copy_block(ours: TransformerBlock, ref: nn.TransformerEncoderLayer):
+    """Copy nn.TransformerEncoderLayer's weights into our block: the names map one to one."""
+    copy_attention(ours.self_attn, ref.self_attn)
+    with torch.no_grad():
+        for name in ("linear1", "linear2", "norm1", "norm2"):
+            for p_ours, p_ref in zip(getattr(ours, name).parameters(), getattr(ref, name).parameters()):
+                p_ours.copy_(p_ref)
+
+
+# ---------------------------------------------------------------- reference equivalence: attention
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("padded", [False, True], ids=["no_pad", "pad"])
+def test_scaled_attention_matches_torch_mha(backend, padded):
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(D, H, batch_first=True).eval()
+    ours = CausalSelfAttention(D, H, scale=True, backend=backend).eval()
+    copy_attention(ours, mha)
+    t, lengths = padded_batch() if padded else (tokens(), None)
+    x = torch.randn(*t.shape, D)
+    ref, _ = mha(x, x, x, attn_mask=causal_bool(t.shape[1]), key_padding_mask=(t == 0) if padded else None,
+                 need_weights=False)
+    out = ours(x, attention_mask(t))
+    if padded:  # compare real positions only (an all-pad row is NaN in MHA; ours is finite)
+        real = t != 0
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out[real], ref[real], atol=1e-5, rtol=1e-5)
+    else:
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("heads,out_proj", [(1, False), (H, True)], ids=["single_head", "multi_head"])
+def test_unscaled_attention_matches_mha_with_prescaled_queries(backend, heads, out_proj):
+    """Unscaled q.k equals MHA's q.k / sqrt(d_head) once MHA's Q is multiplied by sqrt(d_head)."""
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(D, heads, bias=False, batch_first=True).eval()
+    ours = CausalSelfAttention(D, heads, scale=False, backend=backend, out_proj=out_proj, bias=False).eval()
+    copy_attention(ours, mha)
+    with torch.no_grad():
+        mha.in_proj_weight[:D] *= math.sqrt(D // heads)
+        if not out_proj:  # our single head concatenates nothing and projects nothing
+            mha.out_proj.weight.copy_(torch.eye(D))
+    x = 0.5 * torch.randn(2, 10, D)
+    ref, _ = mha(x, x, x, attn_mask=causal_bool(10), need_weights=False)
+    torch.testing.assert_close(ours(x), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_kept_weights_are_causal_rows_of_a_softmax():
+    attn = CausalSelfAttention(D, H, backend="sdpa").eval()
+    attn.keep_weights = True
+    t, lengths = padded_batch()
+    x = torch.randn(*t.shape, D)
+    out = attn(x, attention_mask(t))
+    w = attn.weights
+    n = t.shape[1]
+    assert w.shape == (4, H, n, n)
+    torch.testing.assert_close(w.sum(-1), torch.ones(4, H, n))
+    assert (w.triu(1) == 0).all(), "weight on a future key"
+    for i, length in enumerate(lengths):  # pad keys get no weight except a pad query's own diagonal
+        off_diag_pad = w[i, :, :, length:] * ~torch.eye(n, dtype=torch.bool)[:, length:]
+        assert (off_diag_pad == 0).all()
+    attn.keep_weights = False
+    torch.testing.assert_close(attn(x, attention_mask(t)), out, atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- reference equivalence: block
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_transformer_block_matches_torch_encoder_layer(norm, backend):
+    torch.manual_seed(0)
+    ref = nn.TransformerEncoderLayer(D, H, FF, dropout=0.0, batch_first=True, norm_first=norm == "pre").eval()
+    with torch.no_grad():  # non-default norm gains and biases, so a swapped norm1/norm2 would show
+        for p in list(ref.norm1.parameters()) + list(ref.norm2.parameters()):
+            p.uniform_(0.5, 1.5)
+    ours = TransformerBlock(D, H, FF, backend=backend, norm=norm).eval()
+    copy_block(ours, ref)
+    x = torch.randn(3, 11, D)
+    expected = ref(x, src_mask=causal_bool(11), is_causal=True)
+    torch.testing.assert_close(ours(x), expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ATTENTION)
+@pytest.mark.parametrize("padded", [False, True], ids=["no_pad", "pad"])
+def test_explicit_and_sdpa_backends_agree(name, padded):
+    explicit, sdpa = make(name, "explicit"), make(name, "sdpa", seed=1)
+    sdpa.load_state_dict(explicit.state_dict())
+    t = padded_batch()[0] if padded else tokens()
+    a, b = explicit(t), sdpa(t)
+    assert torch.isfinite(a).all()
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- recurrences by hand
+
+
+def test_rnn_computes_elman_recurrence():
+    model = make("rnn")
+    t = tokens()
+    h_all = model.hidden_states(t)
+    x = model.embed(t)
+    for layer in range(2):
+        W, U = getattr(model.rnn, f"weight_hh_l{layer}"), getattr(model.rnn, f"weight_ih_l{layer}")
+        b = getattr(model.rnn, f"bias_ih_l{layer}") + getattr(model.rnn, f"bias_hh_l{layer}")
+        h, hs = torch.zeros(t.shape[0], D), []
+        for step in range(t.shape[1]):
+            h = torch.tanh(h @ W.T + x[:, step] @ U.T + b)
+            hs.append(h)
+        x = torch.stack(hs, 1)
+    torch.testing.assert_close(h_all, x, atol=1e-5, rtol=1e-5)
+
+
+def test_lstm_computes_gate_equations():
+    model = make("lstm")
+    t = tokens()
+    h_all = model.hidden_states(t)
+    x = model.embed(t)
+    for layer in range(2):
+        W_ih, W_hh = getattr(model.rnn, f"weight_ih_l{layer}"), getattr(model.rnn, f"weight_hh_l{layer}")
+        b = getattr(model.rnn, f"bias_ih_l{layer}") + getattr(model.rnn, f"bias_hh_l{layer}")
+        h, c, hs = torch.zeros(t.shape[0], D), torch.zeros(t.shape[0], D), []
+        for step in range(t.shape[1]):
+            i, f, g, o = (x[:, step] @ W_ih.T + h @ W_hh.T + b).chunk(4, dim=-1)  # PyTorch order
+            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+            c = f * c + i * g
+            h = o * torch.tanh(c)
+            hs.append(h)
+        x = torch.stack(hs, 1)
+    torch.testing.assert_close(h_all, x, atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- contract: every model
+
+
+@pytest.mark.parametrize("name,backend,positions", VARIANTS, ids=VARIANT_IDS)
+def test_causal(name, backend, positions):
+    model = make(name, backend, positions)
+    t = tokens(2, 16)
+    out = model(t)
+    for pos in (0, 5, 14):
+        changed = t.clone()
+        changed[:, pos + 1:] = torch.randint(1, VOCAB, changed[:, pos + 1:].shape)
+        new = model(changed)
+        torch.testing.assert_close(new[:, : pos + 1], out[:, : pos + 1], atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(new[:, pos + 1:], out[:, pos + 1:]), "later outputs ignore the tokens"
+
+
+@pytest.mark.parametrize("name,backend,positions", VARIANTS, ids=VARIANT_IDS)
+def test_padding_never_changes_real_positions(name, backend, positions):
+    model = make(name, backend, positions)
+    t, lengths = padded_batch(n=12)
+    out = model(t)
+    assert torch.isfinite(out).all(), "NaN or inf (an all-pad row must stay finite too)"
+    for i, length in enumerate(lengths[:3]):
+        alone = model(t[i : i + 1, :length])  # the same sequence with no padding at all
+        torch.testing.assert_close(out[i : i + 1, :length], alone, atol=1e-5, rtol=1e-5)
+    more = torch.cat([t, torch.zeros(4, 5, dtype=t.dtype)], 1)  # append 5 more pad tokens
+    torch.testing.assert_close(model(more)[:, :12][t != 0], out[t != 0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_output_shape_and_gradients(name):
+    model = make(name).train()
+    t = tokens(3, 9)
+    out = model(t)
+    assert out.shape == (3, 9, N_OUT) and out.dtype == torch.float32
+    out.square().mean().backward()
+    grad = model.embed.weight.grad
+    assert grad is not None and torch.isfinite(grad).all()
+    assert grad[t.unique()].abs().sum(-1).gt(0).all(), "a used token's embedding got no gradient"
+    for p in model.parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all()
+
+
+# ---------------------------------------------------------------- positions, registry, sizes
+
+
+def test_learned_positions_stop_at_max_len_sinusoidal_do_not():
+    with pytest.raises(ValueError, match="max_len=8"):
+        make("transformer", positions="learned", max_len=8)(tokens(1, 9))
+    assert make("transformer", positions="learned", max_len=8)(tokens(1, 8)).shape == (1, 8, N_OUT)
+    assert make("transformer", positions="sinusoidal", max_len=8)(tokens(1, 40)).shape == (1, 40, N_OUT)
+
+
+def test_sinusoidal_positions_values():
+    pe = sinusoidal_positions(50, 6)
+    t = torch.arange(50.0)
+    torch.testing.assert_close(pe[:, 0], torch.sin(t))
+    torch.testing.assert_close(pe[:, 1], torch.cos(t))
+    torch.testing.assert_close(pe[:, 4], torch.sin(t / 10000 ** (4 / 6)))
+
+
+def test_unknown_model_name_lists_valid_names():
+    with pytest.raises(ValueError) as info:
+        build_model(ModelConfig(name="gru"), VOCAB, N_OUT)
+    for name in MODELS:
+        assert name in str(info.value)
+
+
+def test_registry_builds_the_right_rungs():
+    assert isinstance(make("rnn").rnn, nn.RNN) and make("rnn").rnn.nonlinearity == "tanh"
+    assert isinstance(make("lstm").rnn, nn.LSTM)
+    single, multi = make("single_head"), make("multi_head")
+    assert single.blocks[0].self_attn.heads == 1 and single.blocks[0].self_attn.out_proj is None
+    assert multi.blocks[0].self_attn.heads == H and multi.blocks[0].self_attn.out_proj is not None
+    assert single.blocks[0].self_attn.scale == 1.0 and multi.blocks[0].self_attn.scale == 1.0
+    assert make("transformer").blocks[0].self_attn.scale == pytest.approx(1 / math.sqrt(D // H))
+    assert isinstance(make("transformer", norm="pre").norm, nn.LayerNorm)
+    assert isinstance(make("transformer", norm="post").norm, nn.Identity)
+
+
+def test_parameter_counts_follow_the_architecture():
+    emb, head, L = VOCAB * D, D * N_OUT + N_OUT, 2
+    ffn = D * FF + FF + FF * D + D
+    expected = {
+        "rnn": emb + L * (2 * D * D + 2 * D) + head,
+        "lstm": emb + L * 4 * (2 * D * D + 2 * D) + head,
+        "single_head": emb + L * (3 * D * D + ffn) + head,
+        "multi_head": emb + L * (3 * D * D + D * D + ffn) + head,
+        "transformer": emb + L * (3 * D * D + 3 * D + D * D + D + ffn + 4 * D) + head,
+    }
+    for name, n in expected.items():
+        assert count_parameters(make(name)) == n, name
+    assert count_parameters(make("transformer", positions="learned", max_len=64)) == expected["transformer"] + 64 * D

@@ -1,0 +1,67 @@
+"""Every model trains a few steps end to end; the train command writes tidy rows and a run record."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from longdep.config import MODEL_NAMES, load_config
+from longdep.training.run import is_done, train_one
+
+TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4", "train.val_every=2",
+        "train.val_size=32", "train.progress=false", "eval.distances=[2,6]", "eval.n_per_distance=16",
+        "task.distance=3"]
+ACC_COLUMNS = ["run_id", "model", "seed", "train_distance", "distance", "attractors", "n", "accuracy"]
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_model_trains_and_writes_results(model, tmp_path):
+    cfg = load_config("train", [*TINY, f"model.name={model}", f"results_dir={tmp_path}", "name=t"])
+    rec = train_one(cfg)
+    out = tmp_path / "t"
+    acc = pd.read_csv(out / "accuracy.csv")
+    assert set(ACC_COLUMNS) <= set(acc.columns)
+    assert set(acc["distance"]) == {2, 6} and (acc["model"] == model).all()
+    assert acc.groupby("distance")["n"].sum().tolist() == [16, 16]
+    assert acc["accuracy"].between(0, 1).all()
+    assert rec["steps"] == 4 and is_done(cfg)
+    saved = json.loads((out / "runs" / f"{rec['run_id']}.json").read_text())
+    for key in ("config", "config_hash", "environment", "wall_time_s", "steps_to_95", "steps_to_99"):
+        assert key in saved
+    assert saved["environment"]["versions"]["torch"]
+    base = pd.read_csv(out / "baselines.csv")
+    assert set(base["heuristic"]) == {"majority", "first_noun", "nearest_noun"}
+
+
+def test_early_stop_and_steps_to_criterion(tmp_path):
+    """The transformer learns distance 4 quickly: it must stop before the cap and record both criteria."""
+    cfg = load_config("train", ["model.name=transformer", "task.distance=4", "train.max_steps=400",
+                                "train.val_every=20", "train.progress=false", "eval.distances=[4]",
+                                "eval.n_per_distance=64", f"results_dir={tmp_path}"])
+    rec = train_one(cfg)
+    assert rec["steps"] < 400 and rec["stopped_early"]
+    assert rec["steps_to_95"] is not None and rec["steps_to_99"] is not None
+    assert rec["steps_to_95"] <= rec["steps_to_99"] == rec["steps"]
+    assert rec["test_accuracy"] > 0.9
+
+
+@pytest.mark.slow
+def test_grid_smoke_end_to_end_and_resume(tmp_path):
+    """`longdep grid smoke` via the console script; a second run is a no-op (no doubled rows)."""
+    exe = Path(sys.executable).with_name("longdep")
+    out = tmp_path / "smoke"
+    run = lambda: subprocess.run([str(exe), "grid", "smoke", "--out", str(out)], capture_output=True, text=True,
+                                 timeout=300)
+    first = run()
+    assert first.returncode == 0, first.stderr[-2000:]
+    acc = pd.read_csv(out / "accuracy.csv")
+    assert set(acc["model"]) == {"lstm", "transformer"}
+    assert len(list((out / "runs").glob("*.json"))) == 2
+    assert (out / "figures" / "accuracy_vs_distance.png").stat().st_size > 0
+    assert (out / "figures" / "accuracy_vs_distance.pdf").stat().st_size > 0
+    assert "Heuristic baselines" in first.stdout
+    second = run()
+    assert second.returncode == 0 and "0 to run" in second.stdout
+    assert len(pd.read_csv(out / "accuracy.csv")) == len(acc)
