@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/longdep grid quick
+	$(BIN)/longdep grid quick --workers 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

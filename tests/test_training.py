@@ -12,7 +12,7 @@ from longdep.training.run import is_done, train_one
 
 TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4", "train.val_every=2",
         "train.val_size=32", "train.progress=false", "eval.distances=[2,6]", "eval.n_per_distance=16",
-        "task.distance=3"]
+        "task.distance=3", "wandb.enabled=false"]
 ACC_COLUMNS = ["run_id", "model", "seed", "train_distance", "distance", "attractors", "n", "accuracy"]
 
 
@@ -39,7 +39,7 @@ def test_early_stop_and_steps_to_criterion(tmp_path):
     """The transformer learns distance 4 quickly: it must stop before the cap and record both criteria."""
     cfg = load_config("train", ["model.name=transformer", "task.distance=4", "train.max_steps=400",
                                 "train.val_every=20", "train.progress=false", "eval.distances=[4]",
-                                "eval.n_per_distance=64", f"results_dir={tmp_path}"])
+                                "eval.n_per_distance=64", "wandb.enabled=false", f"results_dir={tmp_path}"])
     rec = train_one(cfg)
     assert rec["steps"] < 400 and rec["stopped_early"]
     assert rec["steps_to_95"] is not None and rec["steps_to_99"] is not None

@@ -80,10 +80,13 @@ def cmd_grid(args) -> None:
     from longdep.analysis import figures
     from longdep.grid import run_grid
 
-    out = run_grid(args.name, Path(args.out) if args.out else None, args.overrides)
+    out, failed = run_grid(args.name, Path(args.out) if args.out else None, args.overrides,
+                           launcher=args.launcher, workers=args.workers)
     print_summary(out)
     for path in figures.make_all(out):
         print(f"wrote {path}")
+    if failed:
+        raise SystemExit(f"longdep: {failed} cell(s) failed; re-run the same command to retry them")
 
 
 def print_summary(folder: Path) -> None:
@@ -146,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grid", help="run an experiment grid from experiments/NAME.yaml")
     g.add_argument("name")
     g.add_argument("--out", help="results folder (default results/NAME)")
+    g.add_argument("--launcher", default="local", help="local | submitit-local | slurm")
+    g.add_argument("--workers", type=int, default=1, help="parallel workers (local) or jobs (submitit)")
     g.add_argument("overrides", nargs="*", metavar="key=value")
     g.set_defaults(func=cmd_grid)
 
@@ -163,7 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     os.environ.setdefault("WANDB_MODE", "offline")  # no network unless the user chose a mode
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)  # key=value may come before or after options
+    bad = [e for e in extra if e.startswith("-") or "=" not in e or not hasattr(args, "overrides")]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     try:
         args.func(args)
     except UsageError as exc:

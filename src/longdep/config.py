@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, get_type_hints
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -103,7 +103,7 @@ class EvalConfig:
 class WandbConfig:
     """W&B mirror of local results. ``mode`` None: the environment decides, default offline."""
 
-    enabled: bool = False
+    enabled: bool = True
     project: str = "longdep"
     entity: Optional[str] = None
     group: Optional[str] = None
@@ -133,8 +133,9 @@ def _valid_keys(schema, dotted: str) -> str:
     node = schema
     parts = dotted.split(".")
     for part in parts[:-1]:
-        if is_dataclass(node) and part in {f.name for f in fields(node)}:
-            node = getattr(node, part)
+        hints = get_type_hints(node) if is_dataclass(node) else {}
+        if part in hints and is_dataclass(hints[part]):
+            node = hints[part]
         else:
             break
     if is_dataclass(node):
@@ -229,6 +230,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UsageError(f"train.target_acc must be in (0, 1], got {tr.target_acc}")
     if tr.threads < 0:
         raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
+    if cfg.wandb.mode is not None:
+        _choice("wandb.mode", cfg.wandb.mode, ("online", "offline", "disabled"))
     if not ev.distances:
         raise UsageError("eval.distances is empty")
     for d in ev.distances:

@@ -17,10 +17,12 @@ where it stopped and a finished one is a no-op.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -86,21 +88,158 @@ def cell_configs(grid: Grid, out: Path, overrides=()) -> list:
     return cells
 
 
-def run_grid(name: str, out: Path | None = None, overrides=(), stream=sys.stdout) -> Path:
-    """Run the missing cells of grid ``name`` in this process; return the results folder."""
-    from longdep.training.run import is_done, train_one
+LAUNCHERS = ("local", "submitit-local", "slurm")
 
-    grid = load_grid(name)
-    out = Path(out or Path("results") / name)
-    cells = cell_configs(grid, out, overrides)
-    todo = [c for c in cells if not is_done(c)]
-    print(f"grid {name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {out}", file=stream)
-    start = time.perf_counter()
-    for i, cfg in enumerate(todo, 1):
-        rec = train_one(cfg)
-        elapsed = time.perf_counter() - start
-        eta = elapsed / i * (len(todo) - i)
-        print(f"[{i}/{len(todo)}] {rec['run_id']}: test acc {rec['test_accuracy']:.3f}, "
-              f"steps {rec['steps']}, {rec['wall_time_s']:.1f}s | elapsed {elapsed:.0f}s, eta {eta:.0f}s",
-              file=stream, flush=True)
+
+@dataclass
+class LauncherConfig:
+    """Where cells run. ``slurm_*`` settings go to submitit's SLURM executor."""
+
+    timeout_min: int = 120
+    slurm_partition: Optional[str] = None
+    slurm_gpus_per_node: int = 0
+    slurm_cpus_per_task: int = 2
+    slurm_mem_gb: int = 16
+    slurm_array_parallelism: int = 64
+    slurm_additional: dict = field(default_factory=dict)
+
+
+def _threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_cells(cfgs: list, threads: int = 0) -> list[dict]:
+    """Run cells one after another in this process (a worker or a submitit job); skip finished ones."""
+    from longdep.training.run import is_done, run_id, train_one
+
+    if threads:
+        _init_worker(threads)
+    out = []
+    for cfg in cfgs:
+        if is_done(cfg):
+            continue
+        try:
+            rec = train_one(cfg)
+            out.append({"run_id": rec["run_id"], "ok": True, "test_accuracy": rec["test_accuracy"],
+                        "steps": rec["steps"], "wall_time_s": rec["wall_time_s"]})
+        except Exception as exc:  # a failed cell is reported, the grid goes on
+            out.append({"run_id": run_id(cfg), "ok": False, "error": f"{type(exc).__name__}: {exc}"})
     return out
+
+
+class Progress:
+    """One line per finished cell: done / total, failures, elapsed, ETA."""
+
+    def __init__(self, total: int, stream):
+        self.total, self.stream = total, stream
+        self.done = self.failed = 0
+        self.start = time.perf_counter()
+
+    def update(self, result: dict) -> None:
+        self.done += 1
+        self.failed += not result["ok"]
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        what = (f"test acc {result['test_accuracy']:.3f}, steps {result['steps']}" if result["ok"]
+                else f"FAILED {result['error']}")
+        print(f"[{self.done}/{self.total}] {result['run_id']}: {what} | failures {self.failed} | "
+              f"elapsed {elapsed:.0f}s, eta {eta:.0f}s", file=self.stream, flush=True)
+
+
+def _chunks(items: list, n: int) -> list[list]:
+    n = max(1, min(n, len(items)))
+    return [items[i::n] for i in range(n)]
+
+
+def _run_local(todo, workers, progress):
+    if workers <= 1:
+        for cfg in todo:
+            for res in run_cells([cfg]):
+                progress.update(res)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = _threads_per_worker(workers)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        futures = [pool.submit(run_cells, [cfg]) for cfg in todo]
+        for fut in as_completed(futures):
+            for res in fut.result():
+                progress.update(res)
+
+
+def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress):
+    """Submit through submitit: SLURM on a cluster, its local executor otherwise (same code path)."""
+    import submitit
+
+    folder = out / ".submitit" / "%j"
+    if launcher == "slurm":
+        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        ex.update_parameters(timeout_min=lcfg.timeout_min, slurm_partition=lcfg.slurm_partition,
+                             gpus_per_node=lcfg.slurm_gpus_per_node, cpus_per_task=lcfg.slurm_cpus_per_task,
+                             mem_gb=lcfg.slurm_mem_gb, slurm_array_parallelism=lcfg.slurm_array_parallelism,
+                             slurm_additional_parameters=dict(lcfg.slurm_additional))
+        batches = [[cfg] for cfg in todo] if workers <= 1 else _chunks(todo, workers)
+        threads = lcfg.slurm_cpus_per_task
+    else:  # the local executor starts every job at once: cap concurrency with one job per worker
+        ex = submitit.AutoExecutor(folder=folder, cluster="local")
+        ex.update_parameters(timeout_min=lcfg.timeout_min)
+        batches = _chunks(todo, max(1, workers))
+        threads = _threads_per_worker(len(batches))
+    with ex.batch():
+        jobs = [ex.submit(run_cells, batch, threads) for batch in batches]
+    pending = dict(enumerate(jobs))
+    while pending:
+        for key, job in list(pending.items()):
+            if job.done():
+                del pending[key]
+                try:
+                    results = job.result()
+                except Exception as exc:
+                    results = [{"run_id": f"job {job.job_id}", "ok": False, "error": str(exc).splitlines()[-1]}]
+                for res in results:
+                    progress.update(res)
+        time.sleep(0.5)
+
+
+def split_overrides(overrides) -> tuple[list, list]:
+    """Separate ``launcher.*`` overrides from run-config overrides."""
+    run, launch = [], []
+    for item in overrides:
+        (launch if item.startswith("launcher.") else run).append(item.removeprefix("launcher."))
+    return run, launch
+
+
+def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "local", workers: int = 1,
+             stream=sys.stdout) -> tuple[Path, int]:
+    """Run the missing cells of grid ``name``; return (results folder, number of failed cells)."""
+    from longdep.config import merge
+    from longdep.training.run import is_done
+
+    if launcher not in LAUNCHERS:
+        raise UsageError(f"unknown launcher {launcher!r}; valid: {', '.join(LAUNCHERS)}")
+    if workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {workers}")
+    grid = load_grid(name)
+    run_overrides, launch_overrides = split_overrides(overrides)
+    lcfg = merge(LauncherConfig, [], launch_overrides)
+    out = Path(out or Path("results") / name)
+    cells = cell_configs(grid, out, run_overrides)
+    todo = [c for c in cells if not is_done(c)]
+    print(f"grid {name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {out} "
+          f"(launcher {launcher}, workers {workers})", file=stream, flush=True)
+    progress = Progress(len(todo), stream)
+    if todo:
+        if launcher == "local":
+            _run_local(todo, workers, progress)
+        else:
+            _run_submitit(todo, launcher, workers, lcfg, out, progress)
+    return out, progress.failed

@@ -29,7 +29,7 @@ def locked(path: Path):
     """Hold an exclusive lock on ``<path>.lock`` (a sibling file) for the block."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as fh:
+    with open(path.with_name(f".{path.name}.lock"), "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from longdep import tracking
 from longdep.analysis.records import append_rows, environment, write_json
 from longdep.config import RunConfig, config_hash, to_dict
 from longdep.tasks.agreement import generate, split_seed
@@ -38,7 +39,8 @@ def run_id(cfg: RunConfig) -> str:
     d = to_dict(cfg)
     for k in ("name", "results_dir", "wandb"):
         d.pop(k)
-    d["train"].pop("progress")
+    for k in ("progress", "threads", "accelerator", "devices"):  # where it runs, not what it computes
+        d["train"].pop(k)
     return f"{cfg.model.name}-d{cfg.task.distance}-s{cfg.train.seed}-{config_hash(d)}"
 
 
@@ -125,7 +127,11 @@ def make_trainer(cfg: RunConfig, logger=False):
 
 
 def train_one(cfg: RunConfig, logger=None) -> dict:
-    """Train and evaluate one run; write its rows and run record; return the record."""
+    """Train and evaluate one run; write its rows and run record; return the record.
+
+    ``logger``: a Lightning logger; by default a W&B logger when ``wandb.enabled`` (offline unless
+    the user chose a mode), else none.
+    """
     import lightning as L
 
     from longdep.training.lit import AgreementData, AgreementModule
@@ -133,12 +139,15 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     quiet_lightning()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    torch.set_flush_denormal(True)  # Adam's tiny second moments otherwise hit slow denormal arithmetic
     rid = run_id(cfg)
     out = results_dir(cfg)
     start = time.perf_counter()
     L.seed_everything(cfg.train.seed, verbose=False)
     data = AgreementData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size)
     module = AgreementModule(cfg)
+    if logger is None:
+        logger = tracking.make_logger(cfg, rid, out)
     trainer = make_trainer(cfg, logger=logger if logger is not None else False)
     trainer.fit(module, datamodule=data)
     train_time = time.perf_counter() - start
@@ -161,8 +170,8 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         "accelerator": str(next(module.parameters()).device),
         "environment": environment(),
     }
-    if logger is not None and hasattr(logger, "log_run_summary"):
-        logger.log_run_summary(record, rows)
+    if logger is not None:
+        tracking.log_run_summary(logger, record, rows)
     append_rows(out / "accuracy.csv", rows)
     write_baselines(cfg)
     write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done

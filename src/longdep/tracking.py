@@ -1,0 +1,87 @@
+"""W&B mirror of local results: offline by default, online when the user asks.
+
+``results/`` stays the source of truth; W&B gets a copy for dashboards. Mode resolution:
+``wandb.mode=online|offline|disabled`` in the config wins; otherwise the user's ``WANDB_MODE``
+environment variable; otherwise ``offline`` is put into the environment (a keyword alone would
+still make a network call). Offline runs are written under the results folder
+(``results/<name>/wandb/``); upload them later with ``wandb sync results/<name>/wandb/offline-run-*``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from longdep.config import RunConfig, UsageError, to_dict
+
+MODES = ("online", "offline", "disabled")
+
+
+def resolve_mode(mode: str | None) -> str:
+    """Put the chosen W&B mode into the environment and return it."""
+    if mode is not None:
+        if mode not in MODES:
+            raise UsageError(f"unknown wandb.mode {mode!r}; valid: {', '.join(MODES)}")
+        os.environ["WANDB_MODE"] = mode
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return os.environ["WANDB_MODE"]
+
+
+def run_name(cfg: RunConfig) -> str:
+    m = cfg.model
+    extra = "" if m.name in ("rnn", "lstm") else f"-{m.backend}"
+    return f"{m.name}{extra}-d{cfg.task.distance}-s{cfg.train.seed}"
+
+
+def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):
+    """A Lightning ``WandbLogger`` for this run, or None when W&B is off."""
+    if not cfg.wandb.enabled or resolve_mode(cfg.wandb.mode) == "disabled":
+        return None
+    from lightning.pytorch.loggers import WandbLogger
+
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    logger = WandbLogger(project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or cfg.name,
+                         name=run_name(cfg), id=run_id, save_dir=str(save_dir), config=to_dict(cfg),
+                         job_type="train", settings=_settings())
+    return logger
+
+
+def _settings():
+    import wandb
+
+    return wandb.Settings(console="off", x_disable_stats=True, silent=True)
+
+
+def log_run_summary(logger, record: dict, rows) -> None:
+    """Steps-to-criterion, test accuracy and the accuracy table into the run; then finish it."""
+    import wandb
+
+    run = logger.experiment
+    by_distance = rows.groupby("distance")[["correct", "n"]].sum()
+    by_attractors = rows.groupby("attractors")[["correct", "n"]].sum()
+    summary = {
+        "steps_to_95": record["steps_to_95"], "steps_to_99": record["steps_to_99"],
+        "steps": record["steps"], "test/acc": record["test_accuracy"], "wall_time_s": record["wall_time_s"],
+        **{f"test/acc_distance_{d}": float(r.correct / r.n) for d, r in by_distance.iterrows()},
+        **{f"test/acc_attractors_{a}": float(r.correct / r.n) for a, r in by_attractors.iterrows()},
+    }
+    for key, value in summary.items():
+        run.summary[key] = value
+    run.log({"test/accuracy_table": wandb.Table(dataframe=rows.astype({"run_id": str}))})
+    run.finish()
+
+
+def log_table_and_images(cfg_wandb, group: str, name: str, folder: Path, tables: dict, images: list) -> None:
+    """One extra run per grid invocation carrying result tables and figure images."""
+    if not cfg_wandb.enabled or resolve_mode(cfg_wandb.mode) == "disabled":
+        return
+    import wandb
+
+    folder = Path(folder)
+    run = wandb.init(project=cfg_wandb.project, entity=cfg_wandb.entity, group=group, name=name,
+                     job_type="summary", dir=str(folder), settings=_settings(), reinit="finish_previous")
+    payload = {f"table/{k}": wandb.Table(dataframe=v) for k, v in tables.items()}
+    payload.update({f"figure/{Path(p).stem}": wandb.Image(str(p)) for p in images if str(p).endswith(".png")})
+    run.log(payload)
+    run.finish()
