@@ -40,12 +40,12 @@ def test_same_seed_same_data_and_no_global_rng():
 
 
 def test_docstring_worked_example_is_current():
-    tok, lab, meta = A.generate(8, 1, TaskConfig(distance=8))
-    words = "near my kitchens clearly , their dish that admires the cooks beside her farmers has"
+    tok, lab, meta = A.generate(8, 1, TaskConfig(distance=8, max_preamble=6))
+    words = "near my kitchens clearly , their dish that admired the cooks beside her farmers has"
     assert [A.VOCAB[t] for t in tok[0]] == words.split()
     assert tok[0, :4].tolist() == [26, 2, 62, 21] and lab[0] == 0
     assert (meta["subject_index"][0], meta["verb_index"][0], meta["attractors"][0]) == (6, 14, 2)
-    assert meta["construction"][0] == "src" and "their [dish] that admires" in A.__doc__
+    assert meta["construction"][0] == "src" and "their [dish] that admired" in A.__doc__
 
 
 def test_shapes_padding_and_sentence_ends_with_verb():
@@ -60,8 +60,16 @@ def test_shapes_padding_and_sentence_ends_with_verb():
     np.testing.assert_array_equal(meta["verb_index"], meta["length"] - 1)
 
 
-def test_labels_follow_the_grammar():
-    tok, lab, meta = gen(n=3000, **MIXED)
+PAST = {A.WORD2ID[w] for w in A._PVERBS}
+
+
+@pytest.mark.parametrize("src_verb", ["past", "agree"])
+def test_labels_follow_the_grammar(src_verb):
+    tok, lab, meta = gen(n=3000, src_verb=src_verb, **MIXED)
+    # past: src verbs are number-neutral past forms, tagged "-"; agree: none appear at all
+    has_past = np.isin(tok, list(PAST))
+    assert has_past.any() == (src_verb == "past")
+    assert (meta["tags"][has_past] == 0).all()
     tags, rows = meta["tags"], np.arange(len(lab))
     subj, verb = meta["subject_index"], meta["verb_index"]
     np.testing.assert_array_equal(tags[rows, verb], np.where(lab == 1, V_PL, V_SG))
@@ -80,7 +88,7 @@ def test_labels_follow_the_grammar():
             else:                                      # orc: "that the waiters like"
                 assert tags[i, j - 1] in (N_SG, N_PL) and number == tags[i, j - 1] - N_SG
                 checked["orc"] += 1
-    assert min(checked.values()) > 100
+    assert checked["orc"] > 100 and (checked["src"] > 100) == (src_verb == "agree")
 
 
 def _construction(tok, tags, s, v):
@@ -153,8 +161,8 @@ def test_random_attractors_vary_and_range_distances_stay_in_range():
     assert meta["distance"].min() == 4 and meta["distance"].max() == 20
     assert len(np.unique(meta["distance"])) == 17
     assert len(np.unique(meta["attractors"])) >= 4
-    assert (meta["length"] <= A.max_length(20, 6)).all()
-    assert meta["length"].max() == A.max_length(20, 6)  # the bound is tight
+    assert (meta["length"] <= A.max_length(20, TaskConfig().max_preamble)).all()
+    assert meta["length"].max() == A.max_length(20, TaskConfig().max_preamble)  # the bound is tight
 
 
 @pytest.mark.parametrize("task", [

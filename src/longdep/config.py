@@ -29,6 +29,7 @@ CONSTRUCTIONS = ("pp", "src", "orc", "filler")
 POSITIONS = ("sinusoidal", "learned")
 BACKENDS = ("explicit", "sdpa")
 NORMS = ("post", "pre")
+SRC_VERBS = ("past", "agree")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
@@ -45,6 +46,8 @@ class TaskConfig:
     attractors: exact number of intervening nouns of the other number (None: random).
     constructions: the mix the intervening material is drawn from.
     max_preamble: the preamble before the subject has 0..max_preamble tokens and may hold nouns.
+    src_verb: "past" (number-neutral, the default: the subject is the only cue) or "agree" (the
+    relative-clause verb agrees with the subject, a nearer cue, as in English).
     """
 
     name: str = "agreement"
@@ -52,7 +55,8 @@ class TaskConfig:
     max_distance: Optional[int] = None
     attractors: Optional[int] = None
     constructions: List[str] = field(default_factory=lambda: list(CONSTRUCTIONS))
-    max_preamble: int = 6
+    max_preamble: int = 10
+    src_verb: str = "past"
 
 
 @dataclass
@@ -196,6 +200,7 @@ def validate_task(t: TaskConfig) -> TaskConfig:
         raise UsageError(f"task.constructions is empty; valid: {', '.join(CONSTRUCTIONS)}")
     for c in t.constructions:
         _choice("construction", c, CONSTRUCTIONS)
+    _choice("task.src_verb", t.src_verb, SRC_VERBS)
     _positive("task.distance", t.distance)
     if t.max_distance is not None and t.max_distance < t.distance:
         raise UsageError(f"task.max_distance={t.max_distance} is below task.distance={t.distance}")

@@ -19,7 +19,8 @@ achieved FLOP/s as a fraction of a large ``torch.mm`` timed at the same thread c
 Faults are data. Every point runs in its own process (forked from a forkserver that imported
 torch once, so a point starts in ~0.1 s, not ~2 s) under a time budget (the parent kills it; the
 child gives up early when its warm-up step shows it cannot finish) and a memory budget
-(``RLIMIT_DATA`` on CPU, a per-process memory fraction on CUDA). Points whose predicted peak
+(``RLIMIT_DATA`` on CPU: the child's whole heap, the profiler's event buffers included, ~0.1 MB per
+time step and layer of an Elman RNN; a per-process memory fraction on CUDA). Points whose predicted peak
 exceeds the budget are not run. Each becomes a row with ``status`` oom or timeout, and larger N of
 the same series are recorded as ``skipped``; the sweep goes on. Rows are appended to
 ``results/<name>/scaling.csv`` after every point, keyed by ``point_id``, so an interrupted sweep
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import multiprocessing as mp
 import os
 import resource
@@ -47,6 +47,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from longdep.analysis.scaling_figures import FIT_LARGEST, fit_slope, speedups, summary_table  # noqa: F401
 from longdep.config import BACKENDS, CONFIG_DIR, MODEL_NAMES, NORMS, RECURRENT, ModelConfig, UsageError, merge
 from longdep.models import build_model
 
@@ -57,7 +58,6 @@ STATUSES = ("ok", "oom", "timeout", "skipped", "error")
 N_OUT = 2  # logits per position (agreement is binary)
 MATMUL_SIZE_CUDA = 8192  # square fp32 matmul that reaches a GPU's peak (CPU: ScaleConfig.matmul_size)
 OOM_EXIT, ERROR_EXIT = 3, 4  # child exit codes when even reporting failed
-FIT_LARGEST = 3  # slopes are fitted on this many largest lengths of a series
 
 # The columns every row has, in this order (the issue's list first).
 COLUMNS = [
@@ -339,13 +339,16 @@ def _timed(fn, device) -> float:
 
 
 def _profiled_peak_cpu(fn) -> int:
-    """Peak of the running sum of allocation events while ``fn`` runs (bytes above the start)."""
-    from torch.profiler import ProfilerActivity, profile
+    """Peak of the running sum of allocation events while ``fn`` runs (bytes above the start).
 
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    Uses the profiler under ``torch.profiler.profile`` directly: the wrapper's first use imports
+    ``torch._inductor`` (~1.2 s per fresh process) and we need only the raw memory events.
+    """
+    from torch.autograd.profiler import profile
+
+    with _quiet_stderr(), profile(use_cpu=True, profile_memory=True) as prof:
         fn()
-    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-                    if e.name() == "[memory]")
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.kineto_results.events() if e.name() == "[memory]")
     running = peak = 0
     for _, nbytes in events:
         running += nbytes
@@ -600,8 +603,8 @@ def _row(p: Point, cfg: ScaleConfig, status: str, note: str = "", measured: Opti
     row = {c: float("nan") for c in COLUMNS}
     row.update(point_id=p.point_id(), model=p.model, backend=p.backend, device=p.device, threads=p.threads,
                batch=p.batch, seq_len=p.seq_len, d_model=p.d_model, heads=p.effective_heads, layers=p.layers,
-               d_ff=p.d_ff, norm=p.norm, status=status, note=note, repeats=p.repeats, pinned=p.pin_threads, wall_s=wall,
-               time_budget_s=cfg.time_budget_s, mem_budget_bytes=int(cfg.mem_budget_gb * 1e9),
+               d_ff=p.d_ff, norm=p.norm, status=status, note=note, repeats=p.repeats, pinned=p.pin_threads,
+               wall_s=wall, time_budget_s=cfg.time_budget_s, mem_budget_bytes=int(cfg.mem_budget_gb * 1e9),
                matmul_peak_flops_per_s=mm_peak, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"))
     row.update(predict(p))
     if measured:
@@ -639,15 +642,15 @@ def run_scale(cfg: ScaleConfig, stream=sys.stdout) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "scaling.csv"
     old = pd.read_csv(csv) if csv.exists() and csv.stat().st_size else pd.DataFrame(columns=COLUMNS)
-    done = set(old["point_id"])
-    failed: dict[tuple, tuple] = {}  # series -> (N, status) of its first oom/timeout
-    for r in old[old["status"].isin(["oom", "timeout"])].itertuples():
-        key = (r.model, r.backend, r.device, int(r.threads), int(r.batch))
-        if key not in failed or r.seq_len < failed[key][0]:
-            failed[key] = (int(r.seq_len), r.status)
-
     points = plan(cfg)
-    todo = [p for p in points if p.point_id() not in done]
+    by_id = {p.point_id(): p for p in points}
+    mine = old[old["point_id"].isin(by_id)]
+    failed: dict[tuple, tuple] = {}  # series -> (N, status) of its first oom/timeout
+    for pid, status in zip(mine["point_id"], mine["status"]):
+        p = by_id[pid]
+        if status in ("oom", "timeout") and (p.series not in failed or p.seq_len < failed[p.series][0]):
+            failed[p.series] = (p.seq_len, status)
+    todo = [p for p in points if p.point_id() not in set(mine["point_id"])]
     print(f"scale {cfg.name}: {len(points)} points, {len(points) - len(todo)} already in {csv}, "
           f"{len(todo)} to run", file=stream, flush=True)
     budget = int(cfg.mem_budget_gb * 1e9)
@@ -655,6 +658,8 @@ def run_scale(cfg: ScaleConfig, stream=sys.stdout) -> Path:
     env_peaks: dict[str, float] = {}
     env = environment()
     env.update(all_cores=all_cores(), matmul_peak_flops_per_s=env_peaks, config=asdict(cfg))
+    if todo:
+        write_json(folder / "scaling_env.json", env)  # again at the end, with the matmul peaks
     start = time.perf_counter()
     for i, p in enumerate(todo, 1):
         key = (p.device, p.threads)
@@ -686,55 +691,12 @@ def run_scale(cfg: ScaleConfig, stream=sys.stdout) -> Path:
     if todo:
         write_json(folder / "scaling_env.json", env)
     df = pd.read_csv(csv)
-    slopes = fit_slope(df[(df["device"] == "cpu") & (df["threads"] == df["threads"].max())]
-                       if (df["device"] == "cpu").any() else df)
-    if len(slopes):
-        print("log-log slopes over the largest lengths (memory, step time):", file=stream)
-        for r in slopes.itertuples():
-            print(f"  {r.model:12s} {r.backend:9s} {r.device} T={r.threads}: memory {r.peak_mem_bytes_slope:.2f}, "
-                  f"time {r.step_time_s_slope:.2f} (N={r.min_len}..{r.max_len})", file=stream)
+    table = summary_table(df[df["point_id"].isin({p.point_id() for p in points})])
+    if len(table):
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(f"log-log slopes over the largest {FIT_LARGEST} lengths; step time and fraction of the matmul "
+                  f"peak at the largest N:\n{table.to_string(index=False)}", file=stream)
     return folder
-
-
-def fit_slope(df: pd.DataFrame, y=("peak_mem_bytes", "step_time_s"), x: str = "seq_len",
-              by=("model", "backend", "device", "threads", "batch"), largest: int = FIT_LARGEST) -> pd.DataFrame:
-    """Least-squares slope of log(y) on log(x) over the ``largest`` lengths with status ok, per group.
-
-    Returns one row per group: the ``by`` columns, ``<y>_slope`` for each y, ``n_points``, ``min_len``,
-    ``max_len`` (groups with fewer than 2 ok lengths are left out).
-    """
-    ys = [y] if isinstance(y, str) else list(y)
-    rows = []
-    ok = df[df["status"] == "ok"] if "status" in df else df
-    for key, g in ok.groupby(list(by), sort=False):
-        g = g.sort_values(x).drop_duplicates(x, keep="last").tail(largest)
-        if len(g) < 2:
-            continue
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        lx = np.log(g[x].to_numpy(float))
-        for col in ys:
-            vals = g[col].to_numpy(float)
-            row[f"{col}_slope"] = (float(np.polyfit(lx, np.log(vals), 1)[0])
-                                   if np.all(vals > 0) else float("nan"))
-        row.update(n_points=len(g), min_len=int(g[x].min()), max_len=int(g[x].max()))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def speedups(df: pd.DataFrame) -> pd.DataFrame:
-    """Speed-up of every ok row over the same point at 1 CPU thread: ``t(1 thread) / t(row)``.
-
-    Columns: model, backend, batch, seq_len, setting (``cpu x T`` or ``cuda``), threads, device,
-    speedup, sequential_steps.
-    """
-    ok = df[df["status"] == "ok"]
-    keys = ["model", "backend", "batch", "seq_len", "d_model", "layers"]
-    base = ok[(ok["device"] == "cpu") & (ok["threads"] == 1)][keys + ["step_time_s"]]
-    other = ok[~((ok["device"] == "cpu") & (ok["threads"] == 1))]
-    m = other.merge(base, on=keys, suffixes=("", "_1"))
-    m["speedup"] = m["step_time_s_1"] / m["step_time_s"]
-    m["setting"] = np.where(m["device"] == "cpu", "cpu x" + m["threads"].astype(str), m["device"])
-    return m[keys[:4] + ["setting", "device", "threads", "speedup", "sequential_steps"]]
 
 
 def main(argv=None) -> int:

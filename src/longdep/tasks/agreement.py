@@ -8,17 +8,18 @@ its number across the intervening material to the main verb, which ends the sent
     preamble = 0..max_preamble tokens: adverbs and fronted PPs ("near the kitchens ,")
     gap      = distance - 1 tokens of segments, in random order:
         pp     prep NP                  "near the old tables"
-        src    rel V NP                 "who loves the waiters"    (V agrees with the subject)
+        src    rel V NP                 "who saw the waiters"      (V past tense, no number;
+                                        src_verb="agree": "who loves the waiters", V agrees with the subject)
         orc    rel NP V                 "that the waiters like"    (V agrees with its own NP)
         filler adverbs / parentheticals "really", ", quite honestly ," (", and often ," after one)
     NP       = det adj* noun
 
-Worked example, ``generate(8, 1, TaskConfig(distance=8))`` (label 0 = sg):
+Worked example, ``generate(8, 1, TaskConfig(distance=8, max_preamble=6))`` (label 0 = sg):
 
     position  0    1  2        3       4 5     6      7    8       9   10    11     12  13      14
-    tokens    near my kitchens clearly , their [dish] that admires the cooks beside her farmers [has]
-    ids       26   2  62       21      36 7    55     35   85      1   64    29     5   68      106
-    tags      -    -  N_pl     -       - -     N_sg   -    V_sg    -   N_pl  -      -   N_pl    V_sg
+    tokens    near my kitchens clearly , their [dish] that admired the cooks beside her farmers [has]
+    ids       26   2  62       21      36 7    55     35   117     1   64    29     5   68      106
+    tags      -    -  N_pl     -       - -     N_sg   -    -       -   N_pl  -      -   N_pl    V_sg
     subject_index=6  verb_index=14  distance=8  attractors=2  construction=src  length=15
 
 The classifier reads ``tokens[:verb_index]`` and predicts ``labels`` at position
@@ -34,8 +35,11 @@ not attractors). Conventions:
   tokens, src/orc 4, plus adjectives): with ``filler`` half to all of that many, the rest
   being adjectives and adverbs; without, at least g / 6, the rest being adjectives. More
   (up to g // 3, as pp) only when ``attractors`` asks for them.
-- Every relative clause modifies the subject, so a src verb repeats the subject's number (as
-  in English); an orc verb agrees with the noun right before it and is often an attractor.
+- Every relative clause modifies the subject. By default (``src_verb="past"``) a src verb is a
+  number-neutral past form ("who saw"), so nothing after the subject repeats its number and
+  ``distance`` is the real distance to the only cue. With ``src_verb="agree"`` it is a present
+  form agreeing with the subject ("who loves", as in English): a closer cue a model can use.
+  An orc verb agrees with the noun right before it and is often an attractor.
 - Every noun other than the subject is singular or plural at random (50/50) unless
   ``attractors`` fixes how many gap nouns differ; preamble nouns are always random, so the
   first noun is not always the subject nor of its number.
@@ -62,9 +66,11 @@ _NOUNS += [("dish", "dishes"), ("man", "men"), ("woman", "women"), ("child", "ch
 _TVERBS = [(w + "s", w) for w in (
     "like", "love", "see", "know", "help", "admire", "pay", "call", "trust", "hate", "meet", "follow")]
 _MVERBS = [("was", "were"), ("is", "are"), ("has", "have"), ("seems", "seem")]
+_PVERBS = ["liked", "loved", "saw", "knew", "helped", "admired", "paid", "called", "trusted", "hated", "met",
+           "followed"]
 
 # Token kinds. A kind with number has a singular and a plural pool.
-PAD_K, DET, ADJ, ADV, PREP, REL, COMMA, AND, NOUN, TVERB, MVERB = range(11)
+PAD_K, DET, ADJ, ADV, PREP, REL, COMMA, AND, NOUN, TVERB, MVERB, PVERB = range(12)
 _POOLS = {
     PAD_K: [PAD],
     DET: ["the", "my", "our", "his", "her", "your", "their"],
@@ -77,6 +83,7 @@ _POOLS = {
     NOUN: ([s for s, _ in _NOUNS], [p for _, p in _NOUNS]),
     TVERB: ([s for s, _ in _TVERBS], [p for _, p in _TVERBS]),
     MVERB: ([s for s, _ in _MVERBS], [p for _, p in _MVERBS]),
+    PVERB: _PVERBS,
 }
 TAGS = ("-", "N_sg", "N_pl", "V_sg", "V_pl")
 LABELS = ("sg", "pl")
@@ -112,8 +119,9 @@ def _np(k):
 _UNITS = {"empty": []}
 for _k in range(MAX_ADJ + 1):
     _UNITS[f"pp{_k}"] = [(PREP, 0)] + _np(_k)
-    _UNITS[f"src{_k}"] = [(REL, 0), (TVERB, SUBJ)] + _np(_k)
+    _UNITS[f"src{_k}"] = [(REL, 0), (PVERB, 0)] + _np(_k)
     _UNITS[f"orc{_k}"] = [(REL, 0)] + _np(_k) + [(TVERB, OWN)]
+    _UNITS[f"srca{_k}"] = [(REL, 0), (TVERB, SUBJ)] + _np(_k)
 _UNITS.update(adv=[(ADV, 0)],
               paren3=[(COMMA, 0), (ADV, 0), (COMMA, 0)], paren4=[(COMMA, 0), (ADV, 0), (ADV, 0), (COMMA, 0)],
               and3=[(AND, 0), (ADV, 0), (COMMA, 0)], and4=[(AND, 0), (ADV, 0), (ADV, 0), (COMMA, 0)],
@@ -133,12 +141,13 @@ for _name, _slots in _UNITS.items():
             _at = _UID[_name], _own, _sub, _j
             _T_START[_at], _T_SIZE[_at], _T_TAG[_at] = _START[_kind, _num], _SIZE[_kind], _TAG[_kind, _num]
 _ULEN = np.array([len(s) for s in _UNITS.values()])
-_NOUN_UNIT = np.array([[_UID[f"{c}{k}"] for k in range(MAX_ADJ + 1)] for c in ("pp", "src", "orc")])
+# Rows 0 pp, 1 src, 2 orc, 3 src with an agreeing verb (src_verb="agree").
+_NOUN_UNIT = np.array([[_UID[f"{c}{k}"] for k in range(MAX_ADJ + 1)] for c in ("pp", "src", "orc", "srca")])
 # Label index of each unit into _LABEL_NAMES (0 pp, 1 src, 2 orc); -1 for units without a noun.
 _LABEL_NAMES = np.array(["pp", "src", "orc", "filler", "none"])
 _UCONS = np.full(len(_UNITS), -1)
 for _c, _row in enumerate(_NOUN_UNIT):
-    _UCONS[_row] = _c
+    _UCONS[_row] = (0, 1, 2, 1)[_c]
 _NOUN_LEN = {"pp": 3, "src": 4, "orc": 4}
 
 # ---------------------------------------------------------------- splits and sizes
@@ -189,7 +198,7 @@ def _check(cfg: TaskConfig) -> tuple:
 
 
 # ---------------------------------------------------------------- planning and rendering
-def _plan(rng, gap, nouns, filler, parens, attractors):
+def _plan(rng, gap, nouns, filler, parens, attractors, src_agree=False):
     """Choose units filling exactly ``gap[i]`` tokens for each example.
 
     Returns ``ids`` (n, U) unit ids in sentence order (0 = empty, at the end of each row),
@@ -219,7 +228,8 @@ def _plan(rng, gap, nouns, filler, parens, attractors):
     per = np.maximum(m, 1)
     k = (adj // per)[:, None] + (slot < (adj % per)[:, None])
     assert k[valid].max(initial=0) <= MAX_ADJ
-    noun_ids = np.where(valid, _NOUN_UNIT[cons, k], 0)
+    rows_ = np.where((cons == 1) & src_agree, 3, cons)
+    noun_ids = np.where(valid, _NOUN_UNIT[rows_, k], 0)
     if attractors is None:
         flip = valid & (rng.random(valid.shape) < 0.5)
     else:                                              # exactly `attractors` of the m nouns, at random
@@ -295,7 +305,8 @@ def _chunk(rng, n, cfg, nouns):
     subj = rng.integers(0, 2, n)
     # Preamble: P = 1 is one adverb; otherwise P - 1 tokens of fronted PPs and adverbs, then ",".
     p_ids, p_flip, _ = _plan(rng, np.where(pre >= 2, pre - 1, pre), ("pp",), True, False, None)
-    g_ids, g_flip, label = _plan(rng, dist - 1, nouns, "filler" in cfg.constructions, True, cfg.attractors)
+    g_ids, g_flip, label = _plan(rng, dist - 1, nouns, "filler" in cfg.constructions, True, cfg.attractors,
+                                 cfg.src_verb == "agree")
     ids = np.concatenate([p_ids, _column(n, "comma", pre >= 2), _column(n, "subject"), g_ids,
                           _column(n, "verb")], 1)
     zero = np.zeros((n, 1), np.int64)                  # number of the comma, subject and verb units

@@ -1,0 +1,215 @@
+"""Figures of cost against sequence length, from ``results/<name>/scaling.csv`` (no torch needed).
+
+    from longdep.analysis.scaling_figures import make_scaling_figures
+    make_scaling_figures("results/scale_quick")   # -> figures/time_vs_n, memory_vs_n, speedup (.png, .pdf)
+
+Log-log axes; each measured line's legend entry carries its fitted slope over the largest lengths
+(:func:`fit_slope`), and the prediction is drawn dashed beside it: FLOPs / matmul peak for time,
+the N x N score bytes for explicit attention and the activations linear in N otherwise for memory.
+One panel per attention backend; the recurrent models appear in both as the reference.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from longdep.analysis import style
+
+FIT_LARGEST = 3
+SERIES = ("model", "backend", "device", "threads", "batch")
+PANELS = {"explicit": "explicit attention", "sdpa": "SDPA attention"}
+RECURRENT_BACKEND = "recurrent"
+BACKEND_MARKERS = {"explicit": "o", "sdpa": "s", RECURRENT_BACKEND: "^"}
+
+
+def fit_slope(df: pd.DataFrame, y=("peak_mem_bytes", "step_time_s"), x: str = "seq_len", by=SERIES,
+              largest: int = FIT_LARGEST) -> pd.DataFrame:
+    """Least-squares slope of log(y) on log(x) over the ``largest`` lengths with status ok, per group.
+
+    Returns one row per group: the ``by`` columns, ``<y>_slope`` for each y, ``n_points``, ``min_len``,
+    ``max_len``; groups with fewer than 2 ok lengths are left out.
+    """
+    ys = [y] if isinstance(y, str) else list(y)
+    by = list(by)
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    rows = []
+    for key, g in ok.groupby(by, sort=False):
+        g = g.sort_values(x).drop_duplicates(x, keep="last").tail(largest)
+        if len(g) < 2:
+            continue
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        lx = np.log(g[x].to_numpy(float))
+        for col in ys:
+            vals = g[col].to_numpy(float)
+            row[f"{col}_slope"] = float(np.polyfit(lx, np.log(vals), 1)[0]) if np.all(vals > 0) else float("nan")
+        row.update(n_points=len(g), min_len=int(g[x].min()), max_len=int(g[x].max()))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*by, *(f"{c}_slope" for c in ys), "n_points", "min_len", "max_len"])
+
+
+def speedups(df: pd.DataFrame) -> pd.DataFrame:
+    """Speed-up of every ok row over the same point at 1 CPU thread, ``t(1 thread) / t(row)``.
+
+    Columns: model, backend, batch, seq_len, setting (``cpu x T`` or ``cuda``), device, threads,
+    speedup, sequential_steps.
+    """
+    ok = df[df["status"] == "ok"]
+    keys = ["model", "backend", "batch", "seq_len", "d_model", "layers"]
+    single = (ok["device"] == "cpu") & (ok["threads"] == 1)
+    m = ok[~single].merge(ok[single][keys + ["step_time_s"]], on=keys, suffixes=("", "_1"))
+    m["speedup"] = m["step_time_s_1"] / m["step_time_s"]
+    m["setting"] = np.where(m["device"] == "cpu", "cpu x" + m["threads"].astype(str), m["device"])
+    return m[keys[:4] + ["setting", "device", "threads", "speedup", "sequential_steps"]].reset_index(drop=True)
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per series: memory and time slopes, and step time and fraction of peak at the largest ok N."""
+    slopes = fit_slope(df)
+    if not len(slopes):
+        return slopes
+    ok = df[df["status"] == "ok"]
+    last = ok.sort_values("seq_len").groupby(list(SERIES), as_index=False).tail(1)
+    last = last[[*SERIES, "seq_len", "step_time_s", "peak_mem_bytes", "peak_fraction"]]
+    out = slopes.merge(last, on=list(SERIES))
+    out["peak_mem_mb"] = out.pop("peak_mem_bytes") / 1e6
+    out = out.rename(columns={"peak_mem_bytes_slope": "mem_slope", "step_time_s_slope": "time_slope",
+                              "seq_len": "largest_n"})
+    order = {m: i for i, m in enumerate(style.MODEL_ORDER)}
+    out = out.sort_values(["device", "threads", "model", "backend"],
+                          key=lambda col: col.map(order) if col.name == "model" else col)
+    cols = [*SERIES, "min_len", "max_len", "mem_slope", "time_slope", "largest_n", "step_time_s", "peak_mem_mb",
+            "peak_fraction"]
+    return out[cols].round({"mem_slope": 2, "time_slope": 2, "step_time_s": 4, "peak_mem_mb": 1,
+                            "peak_fraction": 3}).reset_index(drop=True)
+
+
+def settings(df: pd.DataFrame, every_thread_count: bool = True) -> list[tuple[str, int]]:
+    """(device, threads) pairs to draw: each CPU thread count (or only the most), then each GPU."""
+    out = []
+    cpu = sorted(int(t) for t in set(df[df["device"] == "cpu"]["threads"]))
+    out += [("cpu", t) for t in (cpu if every_thread_count else cpu[-1:])]
+    for dev in sorted(set(df["device"]) - {"cpu"}):
+        out.append((dev, int(df[df["device"] == dev]["threads"].max())))
+    return out
+
+
+def _ordered_series(sub: pd.DataFrame):
+    for model in style.MODEL_ORDER:
+        for backend in (RECURRENT_BACKEND, "explicit", "sdpa"):
+            g = sub[(sub["model"] == model) & (sub["backend"] == backend)]
+            if len(g):
+                yield model, backend, g.sort_values("seq_len")
+
+
+def _loglog_panels(df: pd.DataFrame, measured: str, predicted, ylabel: str, slope_col: str,
+                   predicted_label: str, every_thread_count: bool) -> plt.Figure:
+    """Rows: device settings; columns: attention backends (recurrent models in every panel)."""
+    style.apply()
+    ok = df[df["status"] == "ok"]
+    rows = settings(ok, every_thread_count) or [("cpu", 1)]
+    backends = [b for b in PANELS if (ok["backend"] == b).any()] or list(PANELS)
+    fig, axes = plt.subplots(len(rows), len(backends), figsize=(5.0 * len(backends), 3.8 * len(rows)),
+                             squeeze=False, sharey="row")
+    for r, (device, threads) in enumerate(rows):
+        sub = ok[(ok["device"] == device) & (ok["threads"] == threads)]
+        slopes = fit_slope(sub, y=measured)
+        for c, backend in enumerate(backends):
+            ax = axes[r][c]
+            panel = sub[sub["backend"].isin([backend, RECURRENT_BACKEND])]
+            for model, be, g in _ordered_series(panel):
+                name = style.MODEL_NAMES[model]
+                color = style.MODEL_COLORS[name]
+                s = slopes[(slopes["model"] == model) & (slopes["backend"] == be)]
+                label = name + (f" (slope {s[slope_col].iloc[0]:.2f})" if len(s) else "")
+                ax.plot(g["seq_len"], g[measured], marker=BACKEND_MARKERS.get(be, "o"), color=color, label=label)
+                pred = predicted(g)
+                if pred is not None and np.all(pred > 0):
+                    ax.plot(g["seq_len"], pred, linestyle="--", linewidth=1.0, color=color, alpha=0.8)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("sequence length N")
+            where = f"cpu, {threads} thread{'s' if threads > 1 else ''}" if device == "cpu" else device
+            ax.set_title(f"{PANELS[backend]} ({where})")
+            handles, labels = ax.get_legend_handles_labels()
+            handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=1.0))
+            labels.append(predicted_label)
+            ax.legend(handles, labels, fontsize=7, loc="upper left")
+        axes[r][0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def plot_time_vs_n(df: pd.DataFrame) -> plt.Figure:
+    """Median step time (forward + backward) against N, a row per thread count / device; dashed: FLOPs /
+    matmul peak at that thread count (the compute floor)."""
+    def floor(g):
+        return (g["flops"] / g["matmul_peak_flops_per_s"]).to_numpy(float)
+
+    return _loglog_panels(df, "step_time_s", floor, "step time (s), forward + backward", "step_time_s_slope",
+                          "predicted: FLOPs / matmul peak", every_thread_count=True)
+
+
+def plot_memory_vs_n(df: pd.DataFrame) -> plt.Figure:
+    """Peak memory of one step against N (at the most CPU threads; memory does not depend on them);
+    dashed: N x N score bytes (explicit) or the activations linear in N (sdpa, recurrent)."""
+    def predicted(g):
+        col = "predicted_score_bytes" if (g["backend"] == "explicit").all() else "predicted_activation_bytes"
+        return g[col].to_numpy(float)
+
+    return _loglog_panels(df, "peak_mem_bytes", predicted, "peak memory of a step (bytes)", "peak_mem_bytes_slope",
+                          "predicted: N x N scores (explicit), activations (others)", every_thread_count=False)
+
+
+def plot_speedup(df: pd.DataFrame) -> plt.Figure:
+    """Speed-up over 1 CPU thread against N, one panel per setting (more threads, GPU)."""
+    style.apply()
+    sp = speedups(df)
+    cpu = sp[sp["device"] == "cpu"].sort_values("threads")["setting"].unique().tolist()
+    names = cpu + sorted(set(sp["setting"]) - set(cpu))
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(5.0 * max(1, len(names)), 3.8), squeeze=False)
+    if not names:
+        axes[0][0].text(0.5, 0.5, "no point measured at 1 thread and at more threads or on a GPU",
+                        ha="center", va="center", transform=axes[0][0].transAxes)
+        axes[0][0].set_axis_off()
+        return fig
+    for ax, setting in zip(axes[0], names):
+        sub = sp[sp["setting"] == setting]
+        for model, backend, g in _ordered_series(sub):
+            name = style.MODEL_NAMES[model]
+            label = name if backend == RECURRENT_BACKEND else f"{name}, {backend}"
+            ax.plot(g["seq_len"], g["speedup"], marker=BACKEND_MARKERS.get(backend, "o"),
+                    linestyle="-" if backend != "sdpa" else ":", color=style.MODEL_COLORS[name], label=label)
+        ax.axhline(1.0, color="grey", linewidth=0.8)
+        if setting.startswith("cpu"):
+            ideal = int(sub["threads"].iloc[0])
+            ax.axhline(ideal, color="grey", linestyle="--", linewidth=0.8, label=f"ideal ({ideal}x)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length N")
+        title = f"{sub['threads'].iloc[0]} CPU threads" if setting.startswith("cpu") else setting
+        ax.set_title(f"{title} vs 1 CPU thread")
+        ax.legend(fontsize=7, loc="best")
+    axes[0][0].set_ylabel("speed-up  t(1 thread) / t")
+    fig.suptitle("sequential steps per pass: N x layers (RNN, LSTM), layers (attention)", fontsize=9, y=1.02)
+    fig.tight_layout()
+    return fig
+
+
+def make_scaling_figures(folder) -> list[Path]:
+    """Write time_vs_n, memory_vs_n and speedup (PNG + PDF) under ``<folder>/figures/``; [] without data."""
+    folder = Path(folder)
+    path = folder / "scaling.csv"
+    if not path.exists():
+        return []
+    df = pd.read_csv(path)
+    if not (df["status"] == "ok").any():
+        return []
+    out = folder / "figures"
+    paths = []
+    for stem, plot in (("time_vs_n", plot_time_vs_n), ("memory_vs_n", plot_memory_vs_n), ("speedup", plot_speedup)):
+        paths += style.save(plot(df), out, stem)
+    return paths

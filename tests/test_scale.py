@@ -1,0 +1,143 @@
+"""The cost harness: complete rows, profiler memory against prediction, faults as rows, resume, bad input.
+
+Every sweep here is tiny (lengths <= 2048, d_model 16, one layer, 2 repeats); the whole file runs in
+well under a minute. Timings are recorded, never asserted: they belong to the benchmark, not the tests.
+"""
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from longdep.analysis.scaling_figures import make_scaling_figures
+from longdep.config import UsageError
+from longdep.measure.scaling import (
+    SCALE_CONFIG_DIR, Point, ScaleConfig, load_scale_config, measure_point, predict, run_scale, validate_scale,
+)
+
+REQUIRED = [
+    "model", "backend", "device", "threads", "batch", "seq_len", "d_model", "heads", "layers", "step_time_s",
+    "step_time_p20_s", "step_time_p80_s", "forward_time_s", "peak_mem_bytes", "predicted_score_bytes", "flops",
+    "status", "sequential_steps", "predicted_activation_bytes", "achieved_flops_per_s", "peak_fraction",
+    "matmul_peak_flops_per_s", "point_id",
+]
+
+
+def tiny(tmp_path, **changes) -> ScaleConfig:
+    cfg = dict(name="t", results_dir=str(tmp_path), models=["lstm", "single_head"], backends=["explicit"],
+               seq_lens=[32, 64, 128], batch=[2], d_model=16, heads=2, layers=1, d_ff=32, repeats=2, warmup=1,
+               threads=[1], device="cpu", time_budget_s=60.0, mem_budget_gb=1.0, matmul_size=256)
+    cfg.update(changes)
+    return validate_scale(ScaleConfig(**cfg))
+
+
+def rows(folder):
+    return pd.read_csv(folder / "scaling.csv")
+
+
+def test_tiny_sweep_writes_complete_ok_rows_figures_and_resumes(tmp_path):
+    cfg = tiny(tmp_path)
+    log = io.StringIO()
+    out = run_scale(cfg, stream=log)
+    df = rows(out)
+    assert set(REQUIRED) <= set(df.columns)
+    assert len(df) == 6 and (df["status"] == "ok").all(), df[["model", "seq_len", "status", "note"]]
+    assert df[REQUIRED].notna().all().all()
+    assert set(df["model"]) == {"lstm", "single_head"}
+    assert set(df[df["model"] == "lstm"]["backend"]) == {"recurrent"}
+    # sequential steps: N per layer for recurrence, one per layer for attention
+    lstm, attn = df[df["model"] == "lstm"], df[df["model"] == "single_head"]
+    assert (lstm["sequential_steps"] == lstm["seq_len"] * cfg.layers).all()
+    assert (attn["sequential_steps"] == cfg.layers).all()
+    assert (attn["predicted_score_bytes"] == 2 * 1 * attn["seq_len"] ** 2 * 4).all()  # B x 1 head x N^2 x 4
+    assert (lstm["predicted_score_bytes"] == 0).all()
+    assert (df["step_time_p20_s"] <= df["step_time_p80_s"]).all()
+    assert len(log.getvalue().strip().splitlines()) >= 6  # a line per point (plus header and summary)
+    env = json.loads((out / "scaling_env.json").read_text())
+    assert {"cpu", "commit", "versions", "matmul_peak_flops_per_s", "config"} <= set(env)
+
+    paths = make_scaling_figures(out)
+    assert sorted(p.name for p in paths) == sorted(f"{s}.{e}" for s in ("time_vs_n", "memory_vs_n", "speedup")
+                                                   for e in ("png", "pdf"))
+    assert all(p.stat().st_size > 0 for p in paths)
+
+    again = io.StringIO()
+    run_scale(cfg, stream=again)  # resume: everything is there, nothing runs, nothing doubles
+    assert "0 to run" in again.getvalue()
+    df2 = rows(out)
+    assert len(df2) == 6 and df2["point_id"].is_unique
+    assert df2["step_time_s"].tolist() == df["step_time_s"].tolist()
+
+
+def test_explicit_attention_memory_is_quadratic_and_near_the_predicted_score_bytes():
+    def point(n, backend="explicit"):
+        return Point("single_head", backend, n, batch=4, d_model=32, layers=1, d_ff=64, threads=1, repeats=1)
+
+    small, large = (measure_point(point(n))["peak_mem_bytes"] for n in (256, 512))
+    assert 3.2 <= large / small <= 4.5  # ~4x per doubling of N
+    for n, peak in ((256, small), (512, large)):
+        ratio = peak / predict(point(n))["predicted_score_bytes"]
+        assert 2.0 <= ratio <= 5.0, f"N={n}: peak {peak} is {ratio:.2f}x the score bytes"
+    sdpa = measure_point(point(512, "sdpa"))["peak_mem_bytes"]
+    assert sdpa < large / 4  # the fused kernel never holds N x N
+
+
+@pytest.mark.parametrize("skip_predicted", [True, False], ids=["predicted", "measured-limit"])
+def test_memory_budget_gives_oom_then_skipped_rows_and_the_sweep_goes_on(tmp_path, skip_predicted):
+    # single_head at B=32, N=1024 holds ~400 MB of scores: over a 150 MB budget; the LSTM needs ~40 MB.
+    cfg = tiny(tmp_path, models=["single_head", "lstm"], seq_lens=[32, 1024, 2048], batch=[32],
+               mem_budget_gb=0.15, skip_predicted_oom=skip_predicted)
+    df = rows(run_scale(cfg, stream=io.StringIO())).set_index(["model", "seq_len"])
+    assert df.loc[("single_head", 32), "status"] == "ok"
+    assert df.loc[("single_head", 1024), "status"] == "oom"
+    assert ("predicted" in df.loc[("single_head", 1024), "note"]) == skip_predicted
+    assert df.loc[("single_head", 2048), "status"] == "skipped"
+    assert (df.loc["lstm", "status"] == "ok").all()
+
+
+def test_time_budget_gives_timeout_then_skipped_rows_and_the_sweep_goes_on(tmp_path):
+    # one explicit step at B=8, N=2048 takes ~1 s here; the budget is 1 s for the whole point
+    cfg = tiny(tmp_path, models=["single_head", "lstm"], seq_lens=[2048, 4096], batch=[8], time_budget_s=1.0)
+    df = rows(run_scale(cfg, stream=io.StringIO())).set_index(["model", "seq_len"])
+    assert df.loc[("single_head", 2048), "status"] == "timeout"
+    assert df.loc[("single_head", 4096), "status"] == "skipped"
+    assert len(df.loc["lstm"]) == 2  # the next series still ran
+    assert set(df.loc["lstm", "status"]) <= {"ok", "timeout", "skipped"}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SCALE_CONFIG_DIR.glob("*.yaml")))
+def test_every_scale_config_loads(name):
+    cfg = load_scale_config([], name)
+    assert cfg.models and cfg.backends
+
+
+def test_single_values_need_no_brackets():
+    cfg = load_scale_config(["models=lstm", "threads=1", "batch=4", "seq_lens=64"], "quick")
+    assert (cfg.models, cfg.threads, cfg.batch, cfg.seq_lens) == (["lstm"], [1], [4], [64])
+
+
+BAD = {
+    "unknown-model": (["models=[rnn,gru]"], "unknown model 'gru'; valid: rnn, lstm"),
+    "unknown-backend": (["backends=[flash]"], "unknown backend 'flash'; valid: explicit, sdpa"),
+    "zero-length": (["seq_lens=[64,0]"], "seq_lens entry must be positive, got 0"),
+    "negative-length": (["seq_lens=[]", "min_len=-8"], "min_len must be positive"),
+    "lengths-reversed": (["seq_lens=[]", "min_len=256", "max_len=64"], "max_len=64 is below min_len=256"),
+    "bad-device": (["device=tpu"], "unknown device 'tpu'; valid: auto, cpu, cuda"),
+    "bad-threads": (["threads=[-1]"], "threads entry must be >= 0"),
+    "heads-not-dividing": (["heads=3"], "does not divide"),
+    "unknown-key": (["batchsize=4"], "batchsize"),
+    "malformed-int": (["repeats=many"], "many"),
+    "unknown-config": None,
+}
+
+
+@pytest.mark.parametrize("overrides,needle", [v for v in BAD.values() if v], ids=[k for k, v in BAD.items() if v])
+def test_bad_input_raises_a_one_line_usage_error(overrides, needle):
+    with pytest.raises(UsageError) as err:
+        load_scale_config(overrides, "quick")
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_config_name_lists_the_valid_ones():
+    with pytest.raises(UsageError, match="valid: .*quick"):
+        load_scale_config([], "nonesuch")
