@@ -1,8 +1,5 @@
 """Every model trains a few steps end to end; the train command writes tidy rows and a run record."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -45,23 +42,3 @@ def test_early_stop_and_steps_to_criterion(tmp_path):
     assert rec["steps_to_95"] is not None and rec["steps_to_99"] is not None
     assert rec["steps_to_95"] <= rec["steps_to_99"] == rec["steps"]
     assert rec["test_accuracy"] > 0.9
-
-
-@pytest.mark.slow
-def test_grid_smoke_end_to_end_and_resume(tmp_path):
-    """`longdep grid smoke` via the console script; a second run is a no-op (no doubled rows)."""
-    exe = Path(sys.executable).with_name("longdep")
-    out = tmp_path / "smoke"
-    run = lambda: subprocess.run([str(exe), "grid", "smoke", "--out", str(out)], capture_output=True, text=True,
-                                 timeout=300)
-    first = run()
-    assert first.returncode == 0, first.stderr[-2000:]
-    acc = pd.read_csv(out / "accuracy.csv")
-    assert set(acc["model"]) == {"lstm", "transformer"}
-    assert len(list((out / "runs").glob("*.json"))) == 2
-    assert (out / "figures" / "accuracy_vs_distance.png").stat().st_size > 0
-    assert (out / "figures" / "accuracy_vs_distance.pdf").stat().st_size > 0
-    assert "Heuristic baselines" in first.stdout
-    second = run()
-    assert second.returncode == 0 and "0 to run" in second.stdout
-    assert len(pd.read_csv(out / "accuracy.csv")) == len(acc)

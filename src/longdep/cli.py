@@ -80,13 +80,18 @@ def cmd_grid(args) -> None:
     from longdep.analysis import figures
     from longdep.grid import run_grid
 
-    out, failed = run_grid(args.name, Path(args.out) if args.out else None, args.overrides,
-                           launcher=args.launcher, workers=args.workers)
-    print_summary(out)
-    for path in figures.make_all(out):
+    from longdep import tracking
+
+    res = run_grid(args.name, Path(args.out) if args.out else None, args.overrides,
+                   launcher=args.launcher, workers=args.workers)
+    print_summary(res.out)
+    paths = figures.make_all(res.out)
+    for path in paths:
         print(f"wrote {path}")
-    if failed:
-        raise SystemExit(f"longdep: {failed} cell(s) failed; re-run the same command to retry them")
+    if res.cells:
+        tracking.log_grid_summary(res.cells[0].wandb, args.name, res.out, paths)
+    if res.failed:
+        raise SystemExit(f"longdep: {res.failed} cell(s) failed; re-run the same command to retry them")
 
 
 def print_summary(folder: Path) -> None:

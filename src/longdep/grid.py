@@ -41,17 +41,25 @@ class Grid:
     axes: dict = field(default_factory=dict)
 
 
-def available(experiments_dir: Path = EXPERIMENTS_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(experiments_dir).glob("*.yaml"))
+def experiments_dir() -> Path:
+    """Grid files live in ``experiments/``; ``LONGDEP_EXPERIMENTS`` points elsewhere (tests, forks)."""
+    return Path(os.environ.get("LONGDEP_EXPERIMENTS", EXPERIMENTS_DIR))
 
 
-def load_grid(name: str, experiments_dir: Path = EXPERIMENTS_DIR) -> Grid:
+def available(folder: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in Path(folder or experiments_dir()).glob("*.yaml"))
+
+
+def load_grid(name: str, folder: Path | None = None) -> Grid:
     """Read ``experiments/<name>.yaml``; UsageError on an unknown name or a malformed file."""
-    path = Path(experiments_dir) / f"{name}.yaml"
+    folder = Path(folder or experiments_dir())
+    path = folder / f"{name}.yaml"
     if not path.exists():
-        raise UsageError(f"unknown grid {name!r}; valid: {', '.join(available(experiments_dir))}")
+        raise UsageError(f"unknown grid {name!r}; valid: {', '.join(available(folder))}")
     try:
         raw = yaml.safe_load(path.read_text())
+        if isinstance(raw, dict):
+            raw = {k: ({} if v is None and k in ("base", "axes") else v) for k, v in raw.items()}
     except yaml.YAMLError as exc:
         raise UsageError(f"grid file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):
@@ -218,9 +226,22 @@ def split_overrides(overrides) -> tuple[list, list]:
     return run, launch
 
 
+def clean_stale_temp_files(out: Path) -> None:
+    """Remove temp files a killed writer left behind (``.<name>.<random>.tmp``, see records.write_atomic)."""
+    for path in Path(out).rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
+@dataclass
+class GridResult:
+    out: Path
+    failed: int
+    cells: list
+
+
 def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "local", workers: int = 1,
-             stream=sys.stdout) -> tuple[Path, int]:
-    """Run the missing cells of grid ``name``; return (results folder, number of failed cells)."""
+             stream=sys.stdout) -> GridResult:
+    """Run the missing cells of grid ``name`` with ``launcher``; return the folder, failures and cells."""
     from longdep.config import merge
     from longdep.training.run import is_done
 
@@ -233,6 +254,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
     lcfg = merge(LauncherConfig, [], launch_overrides)
     out = Path(out or Path("results") / name)
     cells = cell_configs(grid, out, run_overrides)
+    clean_stale_temp_files(out)
     todo = [c for c in cells if not is_done(c)]
     print(f"grid {name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {out} "
           f"(launcher {launcher}, workers {workers})", file=stream, flush=True)
@@ -242,4 +264,4 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
             _run_local(todo, workers, progress)
         else:
             _run_submitit(todo, launcher, workers, lcfg, out, progress)
-    return out, progress.failed
+    return GridResult(out, progress.failed, cells)

@@ -72,16 +72,19 @@ def log_run_summary(logger, record: dict, rows) -> None:
     run.finish()
 
 
-def log_table_and_images(cfg_wandb, group: str, name: str, folder: Path, tables: dict, images: list) -> None:
-    """One extra run per grid invocation carrying result tables and figure images."""
+def log_grid_summary(cfg_wandb, grid: str, folder: Path, images: list) -> None:
+    """One extra run per grid invocation (job_type "summary") with the result tables and figures."""
     if not cfg_wandb.enabled or resolve_mode(cfg_wandb.mode) == "disabled":
         return
+    import pandas as pd
     import wandb
 
     folder = Path(folder)
-    run = wandb.init(project=cfg_wandb.project, entity=cfg_wandb.entity, group=group, name=name,
-                     job_type="summary", dir=str(folder), settings=_settings(), reinit="finish_previous")
-    payload = {f"table/{k}": wandb.Table(dataframe=v) for k, v in tables.items()}
+    payload = {f"table/{p.stem}": wandb.Table(dataframe=pd.read_csv(p)) for p in sorted(folder.glob("*.csv"))}
     payload.update({f"figure/{Path(p).stem}": wandb.Image(str(p)) for p in images if str(p).endswith(".png")})
+    if not payload:
+        return
+    run = wandb.init(project=cfg_wandb.project, entity=cfg_wandb.entity, group=cfg_wandb.group or grid,
+                     name=f"{grid}-summary", job_type="summary", dir=str(folder), settings=_settings())
     run.log(payload)
     run.finish()

@@ -1,0 +1,129 @@
+"""Grids: bad input, resume after real kill -9, the same rows from every launcher, W&B offline runs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from longdep import cli
+
+EXE = str(Path(sys.executable).with_name("longdep"))
+KEY = ["run_id", "distance", "attractors"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+
+
+def grid(out, *args, timeout=300):
+    return subprocess.run([EXE, "grid", "smoke", "--out", str(out), *args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def rows(out):
+    return pd.read_csv(Path(out) / "accuracy.csv").sort_values(KEY).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted smoke grid on two local worker processes."""
+    out = tmp_path_factory.mktemp("ref") / "smoke"
+    res = grid(out, "--workers", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
+def test_reference_has_every_cell_once(reference):
+    df = rows(reference)
+    assert set(df["model"]) == {"lstm", "transformer"}
+    assert not df.duplicated(KEY).any()
+    assert len(list((reference / "runs").glob("*.json"))) == 2
+    for ext in ("png", "pdf"):
+        assert (reference / "figures" / f"accuracy_vs_distance.{ext}").stat().st_size > 0
+    assert set(pd.read_csv(reference / "baselines.csv")["heuristic"]) == {"majority", "first_noun", "nearest_noun"}
+
+
+def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_path):
+    out = tmp_path / "smoke"
+    done_at_kill = []
+    for wait_for in ("start", "first-record"):
+        proc = subprocess.Popen([EXE, "grid", "smoke", "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 120
+        if wait_for == "start":
+            time.sleep(4.0)                     # mid-way: imports done, first cell training
+        else:
+            while time.time() < deadline and not list((out / "runs").glob("*.json")):
+                time.sleep(0.05)
+            time.sleep(0.3)                     # inside the second cell
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done_at_kill.append(len(list((out / "runs").glob("*.json"))))
+    assert min(done_at_kill) < 2, f"no kill landed mid-grid: {done_at_kill}"
+    res = grid(out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got, want = rows(out), rows(reference)
+    pd.testing.assert_frame_equal(got[KEY + ["n", "correct"]], want[KEY + ["n", "correct"]])
+    assert not [p for p in out.rglob("*.tmp")]
+    assert "0 to run" in grid(out).stdout     # and a further re-run is a no-op
+
+
+def test_submitit_local_launcher_gives_the_same_rows(reference, tmp_path):
+    out = tmp_path / "smoke"
+    res = grid(out, "--launcher", "submitit-local", "--workers", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    pd.testing.assert_frame_equal(rows(out)[KEY + ["n", "correct"]], rows(reference)[KEY + ["n", "correct"]])
+    assert (out / ".submitit").is_dir()
+
+
+def test_wandb_offline_runs_hold_the_metrics(reference):
+    runs = sorted((reference / "wandb").glob("offline-run-*"))
+    assert len(runs) == 3                       # two cells + the grid summary run
+    seen = {}
+    for run in runs:
+        res = subprocess.run([str(Path(sys.executable).with_name("wandb")), "leet", "inspect", "--summary", "--json",
+                              str(run)], capture_output=True, text=True, timeout=120, env=ENV)
+        assert res.returncode == 0, res.stderr[-2000:]
+        info = json.loads(res.stdout)
+        seen[info["name"]] = info
+    cells = {k: v for k, v in seen.items() if not k.endswith("summary")}
+    assert {v["config"]["model"]["name"] for v in cells.values()} == {"lstm", "transformer"}
+    for info in cells.values():
+        s = info["summary"]
+        assert info["group"] == "smoke" if "group" in info else True
+        assert s["steps"] == 20 and 0 <= s["test/acc"] <= 1
+        assert "train/loss" in s and "val/acc" in s and "test/acc_distance_4" in s
+        assert s["test/accuracy_table"]["nrows"] > 0
+    summary = seen["smoke-summary"]["summary"]
+    assert "figure/accuracy_vs_distance" in summary and "table/accuracy" in summary
+
+
+def test_no_credentials_in_results(reference, tmp_path):
+    env = {**ENV, "WANDB_API_KEY": "local-secret-0123456789"}
+    out = tmp_path / "smoke"
+    res = subprocess.run([EXE, "grid", "smoke", "--out", str(out), "train.max_steps=2"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for path in [*out.glob("*.csv"), *(out / "runs").glob("*.json")]:
+        assert "local-secret" not in path.read_text()
+
+
+def test_bad_grid_input_exits_2_and_leaves_results_untouched(reference, tmp_path, monkeypatch, capsys):
+    before = {p: p.read_bytes() for p in reference.rglob("*") if p.is_file() and "wandb" not in p.parts}
+    (tmp_path / "broken.yaml").write_text("axes: [model.name\n")
+    (tmp_path / "wrongkey.yaml").write_text("axis: {model.name: [lstm]}\n")
+    cases = [(["grid", "nope", "--out", str(reference)], "unknown grid 'nope'"),
+             (["grid", "smoke", "--out", str(reference), "--launcher", "mpi"], "unknown launcher 'mpi'"),
+             (["grid", "broken", "--out", str(reference)], "not valid YAML"),
+             (["grid", "wrongkey", "--out", str(reference)], "unknown key 'axis'"),
+             (["grid", "smoke", "--out", str(reference), "model.name=gru"], "unknown model 'gru'")]
+    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
+    (tmp_path / "smoke.yaml").write_text((Path(__file__).parents[1] / "experiments" / "smoke.yaml").read_text())
+    for argv, needle in cases:
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1, err
+    after = {p: p.read_bytes() for p in reference.rglob("*") if p.is_file() and "wandb" not in p.parts}
+    assert before == after
