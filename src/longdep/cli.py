@@ -4,6 +4,7 @@
     longdep data export --out F.jsonl [--n N] [...]    one JSON object per example
     longdep train [--config NAME] [key=value ...]      one run -> results/<name>/
     longdep grid NAME [--out DIR] [key=value ...]      a grid from experiments/NAME.yaml, resumable
+    longdep scale [--config NAME] [key=value ...]      cost vs sequence length -> results/<name>/scaling.csv
     longdep figures [RESULTS_DIR]                      rebuild figures from CSVs (offline)
     longdep bench data                                 task generation speed
 
@@ -94,6 +95,16 @@ def cmd_grid(args) -> None:
         raise SystemExit(f"longdep: {res.failed} cell(s) failed; re-run the same command to retry them")
 
 
+def cmd_scale(args) -> None:
+    from longdep.analysis.scaling_figures import make_scaling_figures
+    from longdep.measure.scaling import load_scale_config, run_scale
+
+    cfg = load_scale_config(args.overrides, args.config)
+    out = run_scale(cfg)
+    for path in make_scaling_figures(out):
+        print(f"wrote {path}")
+
+
 def print_summary(folder: Path) -> None:
     import pandas as pd
 
@@ -158,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=1, help="parallel workers (local) or jobs (submitit)")
     g.add_argument("overrides", nargs="*", metavar="key=value")
     g.set_defaults(func=cmd_grid)
+
+    s = sub.add_parser("scale", help="time, memory and parallel speed-up against sequence length")
+    s.add_argument("--config", default="default", help="a YAML file under configs/scale/")
+    s.add_argument("overrides", nargs="*", metavar="key=value")
+    s.set_defaults(func=cmd_scale)
 
     f = sub.add_parser("figures", help="rebuild figures from a results folder")
     f.add_argument("results_dir", nargs="?", default="results/quick")

@@ -29,7 +29,7 @@ import yaml
 from longdep.config import UsageError, load_config
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
-GRID_KEYS = ("description", "config", "base", "axes")
+GRID_KEYS = ("description", "config", "base", "axes", "scale")
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Grid:
     config: str = "train"
     base: dict = field(default_factory=dict)
     axes: dict = field(default_factory=dict)
+    scale: Optional[dict] = None  # a scaling sweep: {config: NAME, key: value ...} run after the cells
 
 
 def experiments_dir() -> Path:
@@ -70,6 +71,8 @@ def load_grid(name: str, folder: Path | None = None) -> Grid:
     grid = Grid(name=name, **raw)
     if not isinstance(grid.base, dict) or not isinstance(grid.axes, dict):
         raise UsageError(f"grid file {path}: 'base' and 'axes' must be mappings of key: value")
+    if grid.scale is not None and not isinstance(grid.scale, dict):
+        raise UsageError(f"grid file {path}: 'scale' must be a mapping (config: NAME, key: value ...)")
     for key, values in grid.axes.items():
         if not isinstance(values, list) or not values:
             raise UsageError(f"grid file {path}: axis {key!r} must be a non-empty list, got {values!r}")
@@ -226,6 +229,15 @@ def split_overrides(overrides) -> tuple[list, list]:
     return run, launch
 
 
+def scale_config(grid: Grid, out: Path):
+    """The grid's scaling sweep config (validated), writing into the same results folder."""
+    from longdep.measure.scaling import load_scale_config
+
+    items = {k: v for k, v in grid.scale.items() if k != "config"}
+    overrides = [f"{k}={_fmt(v)}" for k, v in items.items()] + [f"name={out.name}", f"results_dir={out.parent}"]
+    return load_scale_config(overrides, grid.scale.get("config", "default"))
+
+
 def clean_stale_temp_files(out: Path) -> None:
     """Remove temp files a killed writer left behind (``.<name>.<random>.tmp``, see records.write_atomic)."""
     for path in Path(out).rglob(".*.tmp"):
@@ -254,6 +266,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
     lcfg = merge(LauncherConfig, [], launch_overrides)
     out = Path(out or Path("results") / name)
     cells = cell_configs(grid, out, run_overrides)
+    sweep = scale_config(grid, out) if grid.scale is not None else None  # checked before anything runs
     clean_stale_temp_files(out)
     todo = [c for c in cells if not is_done(c)]
     print(f"grid {name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {out} "
@@ -264,4 +277,9 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
             _run_local(todo, workers, progress)
         else:
             _run_submitit(todo, launcher, workers, lcfg, out, progress)
+    if sweep is not None:  # after the training cells, alone on the machine: timings need quiet cores
+        from longdep.measure.scaling import run_scale
+
+        print(f"grid {name}: scaling sweep -> {out / 'scaling.csv'}", file=stream, flush=True)
+        run_scale(sweep, stream=stream)
     return GridResult(out, progress.failed, cells)

@@ -108,4 +108,8 @@ def make_all(folder: Path) -> list[Path]:
     if (folder / "accuracy.csv").exists():
         fig = plot_accuracy_vs_distance(load_accuracy(folder), load_baselines(folder))
         paths += style.save(fig, folder / "figures", "accuracy_vs_distance")
+    if (folder / "scaling.csv").exists():
+        from longdep.analysis.scaling_figures import make_scaling_figures
+
+        paths += make_scaling_figures(folder)
     return paths
