@@ -12,3 +12,28 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+EXE = str(Path(sys.executable).with_name("longdep"))
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+
+
+def grid(out, *args, timeout=300):
+    """Run ``longdep grid smoke`` into ``out`` through the console script."""
+    return subprocess.run([EXE, "grid", "smoke", "--out", str(out), *args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """An uninterrupted smoke grid (training cells + a tiny scaling sweep) on two local workers."""
+    out = tmp_path_factory.mktemp("ref") / "smoke"
+    res = grid(out, "--workers", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out

@@ -12,27 +12,13 @@ import pytest
 
 from longdep import cli
 
-EXE = str(Path(sys.executable).with_name("longdep"))
+from conftest import ENV, EXE, grid
+
 KEY = ["run_id", "distance", "attractors"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-
-
-def grid(out, *args, timeout=300):
-    return subprocess.run([EXE, "grid", "smoke", "--out", str(out), *args], capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
 
 
 def rows(out):
     return pd.read_csv(Path(out) / "accuracy.csv").sort_values(KEY).reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """An uninterrupted smoke grid on two local worker processes."""
-    out = tmp_path_factory.mktemp("ref") / "smoke"
-    res = grid(out, "--workers", "2")
-    assert res.returncode == 0, res.stderr[-3000:]
-    return out
 
 
 def test_reference_has_every_cell_once(reference):

@@ -70,16 +70,89 @@ def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None 
         ax.set_xlabel("test distance (verb index - subject index)")
         ax.set_ylim(0.0, 1.02)
     axes[0][0].set_ylabel("accuracy")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    last = axes[0][-1]
-    h2, l2 = last.get_legend_handles_labels()
-    if last.get_legend():
-        last.get_legend().remove()
-    extra = [(h, l) for h, l in zip(handles, labels) if l not in l2]
-    fig.legend([*h2, *[h for h, _ in extra]], [*l2, *[l for _, l in extra]],
-               loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    _legend_outside(fig, axes[0])
     fig.tight_layout()
     return fig
+
+
+ATTRACTOR_BINS = [-0.5, 0.5, 1.5, 2.5, 4.5, 8.5, 16.5, 1e9]
+ATTRACTOR_LABELS = ["0", "1", "2", "3-4", "5-8", "9-16", "17+"]
+
+
+def by_attractors(acc: pd.DataFrame, keys=("run_id", "model", "seed", "train_distance")) -> pd.DataFrame:
+    """Accuracy per run and attractor bin (over all test distances), weighted by n."""
+    acc = acc.assign(attractor_bin=pd.cut(acc["attractors"], ATTRACTOR_BINS, labels=ATTRACTOR_LABELS))
+    g = acc.groupby([*keys, "attractor_bin"], as_index=False, observed=True)[["n", "correct"]].sum()
+    g["accuracy"] = g["correct"] / g["n"]
+    return g
+
+
+def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
+    """Accuracy vs number of attractors (binned), one panel per training distance; mean, 95% CI over seeds."""
+    style.apply()
+    df = style.display(by_attractors(acc))
+    panels = sorted(df["train_distance"].unique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True, squeeze=False)
+    base = None
+    if baselines is not None and len(baselines):
+        b = baselines.assign(correct=baselines["accuracy"] * baselines["n"], run_id="-", model="-", seed=0,
+                             train_distance=0)
+        base = by_attractors(b, keys=("heuristic",))
+    for ax, td in zip(axes[0], panels):
+        sub = df[df["train_distance"] == td]
+        sns.pointplot(data=sub, x="attractor_bin", y="accuracy", hue="model", palette=style.MODEL_COLORS,
+                      errorbar=("ci", 95), markersize=4, linewidth=1.2, ax=ax, legend=ax is axes[0][-1],
+                      order=ATTRACTOR_LABELS)
+        if base is not None:
+            for h, hdf in base.groupby("heuristic"):
+                hdf = hdf.set_index("attractor_bin").reindex(ATTRACTOR_LABELS)
+                ax.plot(range(len(ATTRACTOR_LABELS)), hdf["accuracy"].values, color="0.45", lw=1,
+                        ls=style.BASELINE_STYLES.get(h, ":"), label=style.BASELINE_NAMES.get(h, h))
+        ax.set_title(f"trained at distance {td}")
+        ax.set_xlabel("attractors (nouns of the other number)")
+        ax.set_ylim(0.0, 1.02)
+    axes[0][0].set_ylabel("accuracy (all test distances)")
+    _legend_outside(fig, axes[0])
+    fig.tight_layout()
+    return fig
+
+
+def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") -> plt.Figure:
+    """Steps to reach the validation criterion vs training distance; runs that never got there sit at the budget."""
+    style.apply()
+    df = runs.copy()
+    df["reached"] = df[criterion].notna()
+    df["steps"] = df[criterion].fillna(df["max_steps"]).astype(float)
+    df = style.display(df)
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    sns.lineplot(data=df, x="train_distance", y="steps", hue="model", palette=style.MODEL_COLORS,
+                 errorbar=("ci", 95), marker="o", ax=ax)
+    missed = df[~df["reached"]]
+    if len(missed):
+        ax.scatter(missed["train_distance"], missed["steps"], marker="x", color="k", s=30, zorder=5,
+                   label="not reached within budget")
+    budget = runs["max_steps"].max()
+    ax.axhline(budget, color="0.6", lw=0.8, ls="--")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(runs["train_distance"].unique()), [str(d) for d in sorted(runs["train_distance"].unique())])
+    ax.set_ylim(0, budget * 1.08)
+    ax.set_xlabel("training distance")
+    ax.set_ylabel(f"steps to {criterion[-2:]}% validation accuracy")
+    ax.set_title(f"the learning cost of distance (budget {budget} steps)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _legend_outside(fig, axes) -> None:
+    """One legend for a row of panels: the last panel's entries plus any others, right of the figure."""
+    h2, l2 = axes[-1].get_legend_handles_labels()
+    if axes[-1].get_legend():
+        axes[-1].get_legend().remove()
+    h1, l1 = axes[0].get_legend_handles_labels()
+    extra = [(h, l) for h, l in zip(h1, l1) if l not in l2]
+    fig.legend([*h2, *[h for h, _ in extra]], [*l2, *[l for _, l in extra]],
+               loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
 def summary_table(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -106,8 +179,12 @@ def make_all(folder: Path) -> list[Path]:
     folder = Path(folder)
     paths = []
     if (folder / "accuracy.csv").exists():
-        fig = plot_accuracy_vs_distance(load_accuracy(folder), load_baselines(folder))
-        paths += style.save(fig, folder / "figures", "accuracy_vs_distance")
+        acc, base = load_accuracy(folder), load_baselines(folder)
+        paths += style.save(plot_accuracy_vs_distance(acc, base), folder / "figures", "accuracy_vs_distance")
+        paths += style.save(plot_accuracy_vs_attractors(acc, base), folder / "figures", "accuracy_vs_attractors")
+        runs = load_runs(folder)
+        if len(runs):
+            paths += style.save(plot_steps_to_criterion(runs), folder / "figures", "steps_to_criterion")
     if (folder / "scaling.csv").exists():
         from longdep.analysis.scaling_figures import make_scaling_figures
 
