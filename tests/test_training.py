@@ -42,3 +42,22 @@ def test_early_stop_and_steps_to_criterion(tmp_path):
     assert rec["steps_to_95"] is not None and rec["steps_to_99"] is not None
     assert rec["steps_to_95"] <= rec["steps_to_99"] == rec["steps"]
     assert rec["test_accuracy"] > 0.9
+
+
+def test_ddp_on_two_cpu_processes_writes_one_run(tmp_path):
+    """Lightning DDP through `train.devices` (gloo on CPU here): rank 0 alone evaluates and writes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import ENV
+
+    exe = Path(sys.executable).with_name("longdep")
+    res = subprocess.run([str(exe), "train", "train.accelerator=cpu", "train.devices=2", *TINY,
+                          f"results_dir={tmp_path}", "name=ddp"], capture_output=True, text=True, timeout=300,
+                         env=ENV)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "GLOBAL_RANK: 1" in res.stdout + res.stderr
+    assert len(list((tmp_path / "ddp" / "runs").glob("*.json"))) == 1
+    acc = pd.read_csv(tmp_path / "ddp" / "accuracy.csv")
+    assert acc.groupby("distance")["n"].sum().tolist() == [16, 16]

@@ -72,6 +72,8 @@ def cmd_train(args) -> None:
 
     cfg = load_config(args.config, args.overrides)
     rec = train_one(cfg)
+    if "rank" in rec:  # a non-zero DDP rank: rank 0 reports
+        return
     print(f"{rec['run_id']}: test accuracy {rec['test_accuracy']:.3f}, steps {rec['steps']}, "
           f"steps to 95%/99%: {rec['steps_to_95']}/{rec['steps_to_99']}, {rec['wall_time_s']:.1f}s "
           f"-> {results_dir(cfg)}")

@@ -69,7 +69,8 @@ class AgreementData(L.LightningDataModule):
         self.val_arrays = (tok, lab, meta["verb_index"])
 
     def train_dataloader(self):
-        return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed), batch_size=None)
+        rank = self.trainer.global_rank if self.trainer is not None else 0  # DDP: each rank its own order
+        return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed + 1000 * rank), batch_size=None)
 
     def val_dataloader(self):
         tok, lab, vi = self.val_arrays
@@ -109,9 +110,14 @@ class AgreementModule(L.LightningModule):
         self._seen += len(labels)
 
     def on_validation_epoch_end(self):
-        if self.trainer.sanity_checking or not self._seen:
+        if self.trainer.sanity_checking:
             return
-        acc = self._correct / self._seen
+        # Sum over processes under DDP (a no-op on one device), so every rank sees the same accuracy.
+        counts = torch.tensor([self._correct, self._seen], dtype=torch.float64, device=self.device)
+        correct, seen = self.trainer.strategy.reduce(counts, reduce_op="sum").tolist()
+        if not seen:
+            return
+        acc = correct / seen
         step = self.global_step
         self.val_history.append((step, acc))
         self.log("val/acc", acc, prog_bar=True)

@@ -151,6 +151,8 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     trainer = make_trainer(cfg, logger=logger if logger is not None else False)
     trainer.fit(module, datamodule=data)
     train_time = time.perf_counter() - start
+    if trainer.global_rank != 0:  # under DDP only rank 0 evaluates and writes results
+        return {"run_id": rid, "rank": trainer.global_rank}
     per_example = evaluate(module, cfg)
     rows = tidy_accuracy(per_example, cfg, rid)
     record = {
