@@ -183,25 +183,34 @@ def load_config(name: str = "train", overrides=(), config_dir: Path | None = Non
     return cfg
 
 
-def _choice(what: str, value, valid) -> None:
+def check_choice(what: str, value, valid) -> None:
+    """UsageError naming ``value`` and the valid choices unless ``value`` is one of them."""
     if value not in valid:
         raise UsageError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}")
 
 
-def _positive(what: str, value) -> None:
+def check_positive(what: str, value) -> None:
+    """UsageError unless ``value`` is a positive number."""
     if value is None or value <= 0:
-        raise UsageError(f"{what} must be a positive integer, got {value!r}")
+        raise UsageError(f"{what} must be positive, got {value!r}")
+
+
+def check_heads(d_model: int, heads: int, prefix: str = "") -> None:
+    """UsageError listing the valid head counts unless ``heads`` divides ``d_model``."""
+    if d_model % heads:
+        valid = [h for h in range(1, d_model + 1) if d_model % h == 0]
+        raise UsageError(f"{prefix}heads={heads} does not divide {prefix}d_model={d_model}; valid heads: {valid}")
 
 
 def validate_task(t: TaskConfig) -> TaskConfig:
     """Check a task config: name, constructions, a positive distance, a sane range."""
-    _choice("task", t.name, TASK_NAMES)
+    check_choice("task", t.name, TASK_NAMES)
     if not t.constructions:
         raise UsageError(f"task.constructions is empty; valid: {', '.join(CONSTRUCTIONS)}")
     for c in t.constructions:
-        _choice("construction", c, CONSTRUCTIONS)
-    _choice("task.src_verb", t.src_verb, SRC_VERBS)
-    _positive("task.distance", t.distance)
+        check_choice("construction", c, CONSTRUCTIONS)
+    check_choice("task.src_verb", t.src_verb, SRC_VERBS)
+    check_positive("task.distance", t.distance)
     if t.max_distance is not None and t.max_distance < t.distance:
         raise UsageError(f"task.max_distance={t.max_distance} is below task.distance={t.distance}")
     if t.attractors is not None and t.attractors < 0:
@@ -215,20 +224,18 @@ def validate(cfg: RunConfig) -> RunConfig:
     """Check values a type cannot: names, ranges, and that positions cover every length used."""
     t, m, tr, ev = cfg.task, cfg.model, cfg.train, cfg.eval
     validate_task(t)
-    _choice("model", m.name, MODEL_NAMES)
-    _choice("model.positions", m.positions, POSITIONS)
-    _choice("model.backend", m.backend, BACKENDS)
-    _choice("model.norm", m.norm, NORMS)
-    _choice("train.accelerator", tr.accelerator, ACCELERATORS)
+    check_choice("model", m.name, MODEL_NAMES)
+    check_choice("model.positions", m.positions, POSITIONS)
+    check_choice("model.backend", m.backend, BACKENDS)
+    check_choice("model.norm", m.norm, NORMS)
+    check_choice("train.accelerator", tr.accelerator, ACCELERATORS)
     for what in ("d_model", "layers", "heads", "d_ff", "max_len"):
-        _positive(f"model.{what}", getattr(m, what))
-    if m.d_model % m.heads:
-        valid = [h for h in range(1, m.d_model + 1) if m.d_model % h == 0]
-        raise UsageError(f"model.heads={m.heads} does not divide model.d_model={m.d_model}; valid heads: {valid}")
+        check_positive(f"model.{what}", getattr(m, what))
+    check_heads(m.d_model, m.heads, "model.")
     if not 0.0 <= m.dropout < 1.0:
         raise UsageError(f"model.dropout must be in [0, 1), got {m.dropout}")
     for what in ("batch_size", "max_steps", "val_every", "val_size"):
-        _positive(f"train.{what}", getattr(tr, what))
+        check_positive(f"train.{what}", getattr(tr, what))
     if tr.seed < 0 or tr.seed >= 10**8:
         raise UsageError(f"train.seed must be in [0, 100000000), got {tr.seed}")
     if not 0.0 < tr.target_acc <= 1.0:
@@ -236,12 +243,12 @@ def validate(cfg: RunConfig) -> RunConfig:
     if tr.threads < 0:
         raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
     if cfg.wandb.mode is not None:
-        _choice("wandb.mode", cfg.wandb.mode, ("online", "offline", "disabled"))
+        check_choice("wandb.mode", cfg.wandb.mode, ("online", "offline", "disabled"))
     if not ev.distances:
         raise UsageError("eval.distances is empty")
     for d in ev.distances:
-        _positive("eval.distances entry", d)
-    _positive("eval.n_per_distance", ev.n_per_distance)
+        check_positive("eval.distances entry", d)
+    check_positive("eval.n_per_distance", ev.n_per_distance)
     if m.name not in RECURRENT and m.positions == "learned":
         from longdep.tasks.agreement import max_length
 

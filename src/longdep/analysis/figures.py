@@ -38,11 +38,21 @@ def load_runs(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def by_distance(acc: pd.DataFrame, keys=("run_id", "model", "seed", "train_distance")) -> pd.DataFrame:
-    """Collapse attractor slices: accuracy per run and test distance, weighted by n."""
-    g = acc.groupby([*keys, "distance"], as_index=False)[["n", "correct"]].sum()
+RUN_KEYS = ("run_id", "model", "seed", "train_distance")
+
+
+def pooled(df: pd.DataFrame, by) -> pd.DataFrame:
+    """Accuracy pooled over the slices within each ``by`` group: sum(correct) / sum(n)."""
+    if "correct" not in df.columns:  # baselines carry accuracy and n only
+        df = df.assign(correct=df["accuracy"] * df["n"])
+    g = df.groupby(list(by), as_index=False, observed=True)[["n", "correct"]].sum()
     g["accuracy"] = g["correct"] / g["n"]
     return g
+
+
+def by_distance(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
+    """Collapse attractor slices: accuracy per run (or heuristic) and test distance."""
+    return pooled(acc, [*keys, "distance"])
 
 
 def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
@@ -53,9 +63,7 @@ def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None 
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True, squeeze=False)
     base = None
     if baselines is not None and len(baselines):
-        base = baselines.groupby(["heuristic", "distance"], as_index=False)[["n"]].sum()
-        base["accuracy"] = (baselines.assign(c=baselines["accuracy"] * baselines["n"])
-                            .groupby(["heuristic", "distance"])["c"].sum().values / base["n"])
+        base = by_distance(baselines, keys=("heuristic",))
     for ax, td in zip(axes[0], panels):
         sub = df[df["train_distance"] == td]
         sns.lineplot(data=sub, x="distance", y="accuracy", hue="model", palette=style.MODEL_COLORS,
@@ -79,12 +87,10 @@ ATTRACTOR_BINS = [-0.5, 0.5, 1.5, 2.5, 4.5, 8.5, 16.5, 1e9]
 ATTRACTOR_LABELS = ["0", "1", "2", "3-4", "5-8", "9-16", "17+"]
 
 
-def by_attractors(acc: pd.DataFrame, keys=("run_id", "model", "seed", "train_distance")) -> pd.DataFrame:
-    """Accuracy per run and attractor bin (over all test distances), weighted by n."""
+def by_attractors(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
+    """Accuracy per run (or heuristic) and attractor bin, over all test distances."""
     acc = acc.assign(attractor_bin=pd.cut(acc["attractors"], ATTRACTOR_BINS, labels=ATTRACTOR_LABELS))
-    g = acc.groupby([*keys, "attractor_bin"], as_index=False, observed=True)[["n", "correct"]].sum()
-    g["accuracy"] = g["correct"] / g["n"]
-    return g
+    return pooled(acc, [*keys, "attractor_bin"])
 
 
 def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
@@ -95,9 +101,7 @@ def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | Non
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True, squeeze=False)
     base = None
     if baselines is not None and len(baselines):
-        b = baselines.assign(correct=baselines["accuracy"] * baselines["n"], run_id="-", model="-", seed=0,
-                             train_distance=0)
-        base = by_attractors(b, keys=("heuristic",))
+        base = by_attractors(baselines, keys=("heuristic",))
     for ax, td in zip(axes[0], panels):
         sub = df[df["train_distance"] == td]
         sns.pointplot(data=sub, x="attractor_bin", y="accuracy", hue="model", palette=style.MODEL_COLORS,
@@ -170,8 +174,7 @@ def summary_table(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def baseline_table(baselines: pd.DataFrame) -> pd.DataFrame:
-    g = baselines.assign(c=baselines["accuracy"] * baselines["n"]).groupby("heuristic")[["c", "n"]].sum()
-    return (g["c"] / g["n"]).rename("accuracy").reset_index()
+    return pooled(baselines, ["heuristic"])[["heuristic", "accuracy"]]
 
 
 def make_all(folder: Path) -> list[Path]:

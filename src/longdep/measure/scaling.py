@@ -48,7 +48,10 @@ import torch
 import torch.nn.functional as F
 
 from longdep.analysis.scaling_figures import FIT_LARGEST, fit_slope, speedups, summary_table  # noqa: F401
-from longdep.config import BACKENDS, CONFIG_DIR, MODEL_NAMES, NORMS, RECURRENT, ModelConfig, UsageError, merge
+from longdep.config import (
+    BACKENDS, CONFIG_DIR, MODEL_NAMES, NORMS, RECURRENT, ModelConfig, UsageError, check_choice, check_heads, check_positive,
+    merge,
+)
 from longdep.models import build_model
 
 SCALE_CONFIG_DIR = CONFIG_DIR / "scale"
@@ -193,48 +196,39 @@ def _choices(what: str, values, valid) -> None:
             raise UsageError(f"unknown {what[:-1] if what.endswith('s') else what} {v!r}; valid: {', '.join(valid)}")
 
 
-def _positive(what: str, value) -> None:
-    if value is None or value <= 0:
-        raise UsageError(f"{what} must be positive, got {value!r}")
-
-
 def validate_scale(cfg: ScaleConfig) -> ScaleConfig:
     """Check names and ranges a type cannot; return ``cfg``."""
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
         raise UsageError(f"name must be a plain folder name, got {cfg.name!r}")
     _choices("models", cfg.models, MODEL_NAMES)
     _choices("backends", cfg.backends, BACKENDS)
-    if cfg.norm not in NORMS:
-        raise UsageError(f"unknown norm {cfg.norm!r}; valid: {', '.join(NORMS)}")
-    if cfg.device not in DEVICES:
-        raise UsageError(f"unknown device {cfg.device!r}; valid: {', '.join(DEVICES)}")
+    check_choice("norm", cfg.norm, NORMS)
+    check_choice("device", cfg.device, DEVICES)
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("device=cuda but no CUDA device is available; valid here: auto, cpu")
     for n in cfg.seq_lens:
-        _positive("seq_lens entry", n)
+        check_positive("seq_lens entry", n)
     if not cfg.seq_lens:
-        _positive("min_len", cfg.min_len)
-        _positive("max_len", cfg.max_len)
+        check_positive("min_len", cfg.min_len)
+        check_positive("max_len", cfg.max_len)
         if cfg.max_len < cfg.min_len:
             raise UsageError(f"max_len={cfg.max_len} is below min_len={cfg.min_len}")
     if not cfg.batch:
         raise UsageError("batch is empty; give one or more positive batch sizes, e.g. batch=[8]")
     for b in cfg.batch:
-        _positive("batch entry", b)
+        check_positive("batch entry", b)
     for what in ("d_model", "heads", "layers", "d_ff", "repeats", "warmup", "matmul_size"):
-        _positive(what, getattr(cfg, what))
+        check_positive(what, getattr(cfg, what))
     if cfg.vocab_size < 2:
         raise UsageError(f"vocab_size must be >= 2 (id 0 is padding), got {cfg.vocab_size}")
-    if cfg.d_model % cfg.heads:
-        valid = [h for h in range(1, cfg.d_model + 1) if cfg.d_model % h == 0]
-        raise UsageError(f"heads={cfg.heads} does not divide d_model={cfg.d_model}; valid heads: {valid}")
+    check_heads(cfg.d_model, cfg.heads)
     if not cfg.threads:
         raise UsageError("threads is empty; give thread counts, 0 = all cores, e.g. threads=[1,0]")
     for t in cfg.threads:
         if t < 0:
             raise UsageError(f"threads entry must be >= 0 (0 = all cores), got {t}")
-    _positive("time_budget_s", cfg.time_budget_s)
-    _positive("mem_budget_gb", cfg.mem_budget_gb)
+    check_positive("time_budget_s", cfg.time_budget_s)
+    check_positive("mem_budget_gb", cfg.mem_budget_gb)
     return cfg
 
 
