@@ -1,5 +1,6 @@
 # Two commands do all set-up: `make demo` and `make test`.
 PY ?= python3
+RESULTS ?= results/paper
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -23,10 +24,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 figures: $(STAMP)
-	$(BIN)/longdep figures results/quick
+	$(BIN)/longdep figures $(RESULTS)
 
 bench: $(STAMP)
 	$(BIN)/longdep bench data
+	$(BIN)/longdep scale --config quick
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
