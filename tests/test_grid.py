@@ -113,3 +113,28 @@ def test_bad_grid_input_exits_2_and_leaves_results_untouched(reference, tmp_path
         assert needle in err and len(err.splitlines()) == 1, err
     after = {p: p.read_bytes() for p in reference.rglob("*") if p.is_file() and "wandb" not in p.parts}
     assert before == after
+
+
+def test_slurm_launcher_writes_the_configured_sbatch_settings(tmp_path, monkeypatch):
+    """No cluster here: a stand-in `srun` lets submitit build its sbatch file, which we read."""
+    from longdep.grid import load_launcher, make_executor
+
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "srun"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    lcfg = load_launcher("slurm", ["slurm_partition=gpu", "slurm_gpus_per_node=1", "timeout_min=30",
+                                   "slurm_additional={account: proj}"])
+    ex = make_executor("slurm", lcfg, tmp_path / "%j")
+    text = ex._executor._make_submission_file_text("python -m x", "uid")
+    for line in ("--partition=gpu", "--gpus-per-node=1", "--time=30", "--cpus-per-task=2", "--mem=16GB",
+                 "--account=proj"):
+        assert line in text, line
+
+
+def test_slurm_without_a_cluster_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert cli.main(["grid", "smoke", "--out", str(tmp_path / "s"), "--launcher", "slurm"]) == 2
+    assert "needs a SLURM cluster" in capsys.readouterr().err
+    assert not (tmp_path / "s" / "accuracy.csv").exists()

@@ -187,22 +187,32 @@ def _run_local(todo, workers, progress):
                 progress.update(res)
 
 
-def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress):
-    """Submit through submitit: SLURM on a cluster, its local executor otherwise (same code path)."""
+def make_executor(launcher: str, lcfg: LauncherConfig, folder: Path):
+    """A submitit executor: SLURM with the configured sbatch settings, or submitit's local executor."""
     import submitit
 
-    folder = out / ".submitit" / "%j"
     if launcher == "slurm":
-        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        try:
+            ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        except RuntimeError as exc:  # no srun on this machine
+            raise UsageError(f"launcher 'slurm' needs a SLURM cluster ({exc}); valid here: local, submitit-local") from None
         ex.update_parameters(timeout_min=lcfg.timeout_min, slurm_partition=lcfg.slurm_partition,
                              gpus_per_node=lcfg.slurm_gpus_per_node, cpus_per_task=lcfg.slurm_cpus_per_task,
                              mem_gb=lcfg.slurm_mem_gb, slurm_array_parallelism=lcfg.slurm_array_parallelism,
                              slurm_additional_parameters=dict(lcfg.slurm_additional))
+    else:
+        ex = submitit.AutoExecutor(folder=folder, cluster="local")
+        ex.update_parameters(timeout_min=lcfg.timeout_min)
+    return ex
+
+
+def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress):
+    """Submit through submitit: SLURM on a cluster, its local executor otherwise (same code path)."""
+    ex = make_executor(launcher, lcfg, out / ".submitit" / "%j")
+    if launcher == "slurm":  # one job per cell (an array), unless --workers asks for fewer, bigger jobs
         batches = [[cfg] for cfg in todo] if workers <= 1 else _chunks(todo, workers)
         threads = lcfg.slurm_cpus_per_task
     else:  # the local executor starts every job at once: cap concurrency with one job per worker
-        ex = submitit.AutoExecutor(folder=folder, cluster="local")
-        ex.update_parameters(timeout_min=lcfg.timeout_min)
         batches = _chunks(todo, max(1, workers))
         threads = _threads_per_worker(len(batches))
     with ex.batch():
@@ -219,6 +229,14 @@ def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, prog
                 for res in results:
                     progress.update(res)
         time.sleep(0.5)
+
+
+def load_launcher(launcher: str, overrides=()) -> LauncherConfig:
+    """Launcher settings: ``configs/launcher/<launcher>.yaml`` when it exists, then ``launcher.*`` overrides."""
+    from longdep.config import CONFIG_DIR, merge
+
+    path = CONFIG_DIR / "launcher" / f"{launcher}.yaml"
+    return merge(LauncherConfig, [path] if path.exists() else [], overrides)
 
 
 def split_overrides(overrides) -> tuple[list, list]:
@@ -254,7 +272,6 @@ class GridResult:
 def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "local", workers: int = 1,
              stream=sys.stdout) -> GridResult:
     """Run the missing cells of grid ``name`` with ``launcher``; return the folder, failures and cells."""
-    from longdep.config import merge
     from longdep.training.run import is_done
 
     if launcher not in LAUNCHERS:
@@ -263,7 +280,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
         raise UsageError(f"--workers must be a positive integer, got {workers}")
     grid = load_grid(name)
     run_overrides, launch_overrides = split_overrides(overrides)
-    lcfg = merge(LauncherConfig, [], launch_overrides)
+    lcfg = load_launcher(launcher, launch_overrides)
     out = Path(out or Path("results") / name)
     cells = cell_configs(grid, out, run_overrides)
     sweep = scale_config(grid, out) if grid.scale is not None else None  # checked before anything runs
