@@ -55,32 +55,51 @@ def by_distance(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
     return pooled(acc, [*keys, "distance"])
 
 
+PANELS_PER_ROW = 3
+
+
+def _per_training_distance(df, base, draw, draw_baseline, xlabel, ylabel) -> plt.Figure:
+    """One panel per training distance: ``draw(sub, ax, legend)`` draws the models of that panel,
+    ``draw_baseline(ax, hdf)`` each heuristic baseline (grey, one line style per heuristic)."""
+    panels = sorted(df["train_distance"].unique())
+    ncols = min(PANELS_PER_ROW, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 0.4), sharey=True, squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    axes = axes[:len(panels)]
+    for ax, td in zip(axes, panels):
+        draw(df[df["train_distance"] == td], ax, ax is axes[-1])
+        if base is not None:
+            for h, hdf in base.groupby("heuristic"):
+                draw_baseline(ax, hdf, dict(color="0.45", lw=1, ls=style.BASELINE_STYLES.get(h, ":"),
+                                            label=style.BASELINE_NAMES.get(h, h)))
+        ax.set_title(f"trained at distance {td}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(0.0, 1.02)
+    for row in grid:
+        row[0].set_ylabel(ylabel)
+    _legend_outside(fig, axes)
+    fig.tight_layout()
+    return fig
+
+
 def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
     """Accuracy vs test distance, one panel per training distance, mean and 95% CI over seeds."""
     style.apply()
-    df = style.display(by_distance(acc))
-    panels = sorted(df["train_distance"].unique())
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True, squeeze=False)
-    base = None
-    if baselines is not None and len(baselines):
-        base = by_distance(baselines, keys=("heuristic",))
-    for ax, td in zip(axes[0], panels):
-        sub = df[df["train_distance"] == td]
+    base = by_distance(baselines, keys=("heuristic",)) if baselines is not None and len(baselines) else None
+
+    def draw(sub, ax, legend):
         sns.lineplot(data=sub, x="distance", y="accuracy", hue="model", palette=style.MODEL_COLORS,
-                     errorbar=("ci", 95), marker="o", ax=ax, legend=ax is axes[0][-1])
-        if base is not None:
-            for h, hdf in base.groupby("heuristic"):
-                ax.plot(hdf["distance"], hdf["accuracy"], color="0.45", lw=1,
-                        ls=style.BASELINE_STYLES.get(h, ":"), label=style.BASELINE_NAMES.get(h, h))
-        ax.axvline(td, color="0.6", lw=0.8)
+                     errorbar=("ci", 95), marker="o", ax=ax, legend=legend)
+        ax.axvline(sub["train_distance"].iloc[0], color="0.6", lw=0.8)
         ax.set_xscale("log", base=2)
-        ax.set_title(f"trained at distance {td}")
-        ax.set_xlabel("test distance (verb index - subject index)")
-        ax.set_ylim(0.0, 1.02)
-    axes[0][0].set_ylabel("accuracy")
-    _legend_outside(fig, axes[0])
-    fig.tight_layout()
-    return fig
+
+    return _per_training_distance(
+        style.display(by_distance(acc)), base, draw,
+        lambda ax, hdf, kw: ax.plot(hdf["distance"], hdf["accuracy"], **kw),
+        "test distance (verb index - subject index)", "accuracy")
 
 
 ATTRACTOR_BINS = [-0.5, 0.5, 1.5, 2.5, 4.5, 8.5, 16.5, 1e9]
@@ -96,29 +115,19 @@ def by_attractors(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
 def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
     """Accuracy vs number of attractors (binned), one panel per training distance; mean, 95% CI over seeds."""
     style.apply()
-    df = style.display(by_attractors(acc))
-    panels = sorted(df["train_distance"].unique())
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True, squeeze=False)
-    base = None
-    if baselines is not None and len(baselines):
-        base = by_attractors(baselines, keys=("heuristic",))
-    for ax, td in zip(axes[0], panels):
-        sub = df[df["train_distance"] == td]
+    base = by_attractors(baselines, keys=("heuristic",)) if baselines is not None and len(baselines) else None
+
+    def draw(sub, ax, legend):
         sns.pointplot(data=sub, x="attractor_bin", y="accuracy", hue="model", palette=style.MODEL_COLORS,
-                      errorbar=("ci", 95), markersize=4, linewidth=1.2, ax=ax, legend=ax is axes[0][-1],
+                      errorbar=("ci", 95), markersize=4, linewidth=1.2, ax=ax, legend=legend,
                       order=ATTRACTOR_LABELS)
-        if base is not None:
-            for h, hdf in base.groupby("heuristic"):
-                hdf = hdf.set_index("attractor_bin").reindex(ATTRACTOR_LABELS)
-                ax.plot(range(len(ATTRACTOR_LABELS)), hdf["accuracy"].values, color="0.45", lw=1,
-                        ls=style.BASELINE_STYLES.get(h, ":"), label=style.BASELINE_NAMES.get(h, h))
-        ax.set_title(f"trained at distance {td}")
-        ax.set_xlabel("attractors (nouns of the other number)")
-        ax.set_ylim(0.0, 1.02)
-    axes[0][0].set_ylabel("accuracy (all test distances)")
-    _legend_outside(fig, axes[0])
-    fig.tight_layout()
-    return fig
+
+    def draw_baseline(ax, hdf, kw):
+        hdf = hdf.set_index("attractor_bin").reindex(ATTRACTOR_LABELS)
+        ax.plot(range(len(ATTRACTOR_LABELS)), hdf["accuracy"].values, **kw)
+
+    return _per_training_distance(style.display(by_attractors(acc)), base, draw, draw_baseline,
+                                  "attractors (nouns of the other number)", "accuracy (all test distances)")
 
 
 def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") -> plt.Figure:
