@@ -19,3 +19,27 @@ def test_figures_rebuilds_every_figure_from_csvs(reference, tmp_path, capsys):
 def test_figures_on_missing_folder_exits_2(tmp_path, capsys):
     assert cli.main(["figures", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_figures_need_neither_wandb_nor_network(reference, tmp_path):
+    """Regenerating figures imports no W&B and opens no socket: results/ alone is the record."""
+    import subprocess
+    import sys
+
+    from conftest import ENV
+
+    folder = tmp_path / "copy"
+    shutil.copytree(reference, folder, ignore=shutil.ignore_patterns("wandb", "figures", ".submitit"))
+    script = (
+        "import socket, sys\n"
+        "sys.modules['wandb'] = None\n"  # any `import wandb` now raises ImportError
+        "def refuse(*a, **k): raise RuntimeError('network call')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "from longdep import cli\n"
+        f"sys.exit(cli.main(['figures', {str(folder)!r}]))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=ENV)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (folder / "figures" / "memory_vs_n.png").exists()
+    assert "wandb" not in res.stderr.lower()
