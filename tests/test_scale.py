@@ -82,6 +82,18 @@ def test_explicit_attention_memory_is_quadratic_and_near_the_predicted_score_byt
     assert sdpa < large / 4  # the fused kernel never holds N x N
 
 
+def test_flops_count_the_causal_half_for_sdpa_and_the_full_square_for_explicit():
+    """Explicit attention computes every score and masks; the causal SDPA kernel computes the lower triangle."""
+    for model in ("single_head", "multi_head", "transformer"):
+        n, b, d, layers = 1024, 2, 32, 2
+        full = predict(Point(model, "explicit", n, batch=b, d_model=d, layers=layers))["flops"]
+        tri = predict(Point(model, "sdpa", n, batch=b, d_model=d, layers=layers))["flops"]
+        attend = 3 * layers * 4 * b * n * n * d  # QK^T + AV over all heads, forward + backward
+        assert full - tri == pytest.approx(attend * (n - 1) / (2 * n), rel=1e-6)
+    rnn = predict(Point("rnn", "recurrent", 1024, batch=2, d_model=32, layers=2))
+    assert rnn["sequential_steps"] == 2 * 1024 and rnn["predicted_score_bytes"] == 0
+
+
 @pytest.mark.parametrize("skip_predicted", [True, False], ids=["predicted", "measured-limit"])
 def test_memory_budget_gives_oom_then_skipped_rows_and_the_sweep_goes_on(tmp_path, skip_predicted):
     # single_head at B=32, N=1024 holds ~400 MB of scores: over a 150 MB budget; the LSTM needs ~40 MB.

@@ -11,7 +11,8 @@ the peak of the running sum of the allocation events of ``torch.profiler(profile
 (exact and repeatable; RSS is not), on CUDA ``max_memory_allocated`` after
 ``reset_peak_memory_stats``, both counted from the start of the step with gradients set to None.
 The same row holds the predictions: FLOPs of the step (3x the forward's matmuls, 2*m*n*k each,
-QK^T and AV included, the full N x N even where a causal kernel skips half), the bytes of the
+QK^T and AV included: the full N x N for ``explicit``, which computes every score and then masks,
+N(N+1)/2 for ``sdpa``, whose causal kernel skips the masked half), the bytes of the
 N x N attention scores (layers x B x heads x N^2 x 4), the activations linear in N, the number of
 sequential steps (N per layer for a recurrent model, one per layer for attention), and the
 achieved FLOP/s as a fraction of a large ``torch.mm`` timed at the same thread count.
@@ -298,6 +299,8 @@ def predict(p: Point) -> dict:
     if p.attention:
         proj = 6 * B * N * d * d + (2 * B * N * d * d if p.model != "single_head" else 0)  # QKV (+ out)
         attend = 2 * (2 * B * N * N * d)  # QK^T and AV: heads x (N x d_head x N), summed over heads
+        if p.backend == "sdpa":
+            attend = attend * (N + 1) // (2 * N)  # the causal kernel computes the lower triangle only
         per_layer = proj + attend + 4 * B * N * d * f  # + FFN d -> d_ff -> d
         sequential = L
         scores = L * B * p.effective_heads * N * N * 4
