@@ -270,9 +270,10 @@ class GridResult:
 
 
 def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "local", workers: int = 1,
-             stream=sys.stdout) -> GridResult:
+             stream=None) -> GridResult:
     """Run the missing cells of grid ``name`` with ``launcher``; return the folder, failures and cells."""
     from longdep.training.run import is_done
+    stream = stream or sys.stdout  # looked up at call time: sys.stdout may have been replaced since import
 
     if launcher not in LAUNCHERS:
         raise UsageError(f"unknown launcher {launcher!r}; valid: {', '.join(LAUNCHERS)}")

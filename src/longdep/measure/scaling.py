@@ -626,13 +626,14 @@ def _describe(row: dict) -> str:
             + (f" ({frac:.0%} of mm peak)" if frac == frac else ""))
 
 
-def run_scale(cfg: ScaleConfig, stream=sys.stdout) -> Path:
+def run_scale(cfg: ScaleConfig, stream=None) -> Path:
     """Run every point of ``cfg`` missing from ``results/<name>/scaling.csv``; return the folder.
 
     Prints one line per point. A failed point (oom/timeout) is a row, and the longer lengths of its
     series are ``skipped`` rows; nothing a point does can stop the sweep.
     """
     from longdep.analysis.records import append_rows, environment, write_json
+    stream = stream or sys.stdout  # looked up at call time: sys.stdout may have been replaced since import
 
     validate_scale(cfg)
     folder = results_folder(cfg)
