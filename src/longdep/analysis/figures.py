@@ -62,7 +62,7 @@ def _per_training_distance(df, base, draw, draw_baseline, xlabel, ylabel) -> plt
     """One panel per training distance: ``draw(sub, ax, legend)`` draws the models of that panel,
     ``draw_baseline(ax, hdf)`` each heuristic baseline (grey, one line style per heuristic)."""
     panels = sorted(df["train_distance"].unique())
-    ncols = min(PANELS_PER_ROW, len(panels))
+    ncols = -(-len(panels) // -(-len(panels) // PANELS_PER_ROW))  # balanced rows: 4 panels -> 2 x 2
     nrows = -(-len(panels) // ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 0.4), sharey=True, squeeze=False)
     axes = list(grid.flat)
