@@ -43,3 +43,15 @@ def test_figures_need_neither_wandb_nor_network(reference, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert (folder / "figures" / "memory_vs_n.png").exists()
     assert "wandb" not in res.stderr.lower()
+
+
+def test_figures_are_reproducible_byte_for_byte(reference, tmp_path, capsys):
+    """Same CSVs, same files: bootstrap intervals use a fixed seed and PDFs carry no creation date."""
+    folder = tmp_path / "copy"
+    shutil.copytree(reference, folder, ignore=shutil.ignore_patterns("wandb", "figures", ".submitit"))
+    outputs = []
+    for _ in range(2):
+        assert cli.main(["figures", str(folder)]) == 0
+        outputs.append({p.name: p.read_bytes() for p in sorted((folder / "figures").iterdir())})
+    assert outputs[0].keys() == outputs[1].keys() and len(outputs[0]) == 2 * len(FIGURES)
+    assert [k for k in outputs[0] if outputs[0][k] != outputs[1][k]] == []

@@ -35,7 +35,7 @@ def display(df, column: str = "model"):
 
 
 def save(fig, folder, stem: str) -> list:
-    """Write ``fig`` as PNG and PDF under ``folder``; return the paths."""
+    """Write ``fig`` as PNG and PDF under ``folder`` (atomically, reproducibly); return the paths."""
     from pathlib import Path
 
     folder = Path(folder)
@@ -44,7 +44,8 @@ def save(fig, folder, stem: str) -> list:
     for ext in ("png", "pdf"):
         path = folder / f"{stem}.{ext}"
         tmp = folder / f".{stem}.tmp.{ext}"
-        fig.savefig(tmp)
+        # no creation date: the same CSVs give byte-identical files, so a rebuild shows no diff
+        fig.savefig(tmp, metadata={"CreationDate": None} if ext == "pdf" else None)
         tmp.replace(path)
         paths.append(path)
     plt.close(fig)
