@@ -1,9 +1,12 @@
 """One place for how figures look: model order, display names, colours."""
 from __future__ import annotations
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # headless and file-only everywhere but in a notebook, which draws inline
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
