@@ -1,6 +1,9 @@
 """`longdep figures` rebuilds every figure of a results folder from its CSVs, offline."""
 import shutil
+import subprocess
+import sys
 
+from conftest import ENV
 from longdep import cli
 
 FIGURES = ["accuracy_vs_distance", "accuracy_vs_attractors", "steps_to_criterion", "time_vs_n", "memory_vs_n",
@@ -23,11 +26,6 @@ def test_figures_on_missing_folder_exits_2(tmp_path, capsys):
 
 def test_figures_need_neither_wandb_nor_network(reference, tmp_path):
     """Regenerating figures imports no W&B and opens no socket: results/ alone is the record."""
-    import subprocess
-    import sys
-
-    from conftest import ENV
-
     folder = tmp_path / "copy"
     shutil.copytree(reference, folder, ignore=shutil.ignore_patterns("wandb", "figures", ".submitit"))
     script = (

@@ -6,7 +6,9 @@ Every figure reports the mean over seeds with a 95% interval (never the best see
 """
 from __future__ import annotations
 
+
 import json
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -61,10 +63,10 @@ BOOTSTRAP_SEED = 0  # seaborn bootstraps the 95% intervals: a fixed seed makes f
 
 def _per_training_distance(df, base, draw, draw_baseline, xlabel, ylabel) -> plt.Figure:
     """One panel per training distance: ``draw(sub, ax, legend)`` draws the models of that panel,
-    ``draw_baseline(ax, hdf)`` each heuristic baseline (grey, one line style per heuristic)."""
+    ``draw_baseline(ax, hdf, line_kwargs)`` each heuristic baseline (grey, a line style per heuristic)."""
     panels = sorted(df["train_distance"].unique())
-    ncols = -(-len(panels) // -(-len(panels) // PANELS_PER_ROW))  # balanced rows: 4 panels -> 2 x 2
-    nrows = -(-len(panels) // ncols)
+    nrows = math.ceil(len(panels) / PANELS_PER_ROW)
+    ncols = math.ceil(len(panels) / nrows)  # balanced rows: 4 panels -> 2 x 2, 6 -> 2 x 3
     fig, grid = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 0.4), sharey=True, squeeze=False)
     axes = list(grid.flat)
     for ax in axes[len(panels):]:
