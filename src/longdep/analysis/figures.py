@@ -6,7 +6,6 @@ Every figure reports the mean over seeds with a 95% interval (never the best see
 """
 from __future__ import annotations
 
-
 import json
 import math
 from pathlib import Path
