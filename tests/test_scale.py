@@ -6,10 +6,11 @@ well under a minute. Timings are recorded, never asserted: they belong to the be
 import io
 import json
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from longdep.analysis.scaling_figures import make_scaling_figures
+from longdep.analysis.scaling_figures import make_scaling_figures, plot_memory_vs_n
 from longdep.config import UsageError
 from longdep.measure.scaling import (
     SCALE_CONFIG_DIR, Point, ScaleConfig, load_scale_config, measure_point, predict, run_scale, validate_scale,
@@ -105,6 +106,11 @@ def test_memory_budget_gives_oom_then_skipped_rows_and_the_sweep_goes_on(tmp_pat
     assert ("predicted" in df.loc[("single_head", 1024), "note"]) == skip_predicted
     assert df.loc[("single_head", 2048), "status"] == "skipped"
     assert (df.loc["lstm", "status"] == "ok").all()
+    # the figure marks the wall: a cross at N=1024 for single_head, nothing for the skipped N
+    fig = plot_memory_vs_n(df.reset_index())
+    crosses = [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
+    assert [list(line.get_xdata()) for line in crosses] == [[1024]]
+    plt.close(fig)
 
 
 def test_time_budget_gives_timeout_then_skipped_rows_and_the_sweep_goes_on(tmp_path):

@@ -6,7 +6,8 @@
 Log-log axes; each measured line's legend entry carries its fitted slope over the largest lengths
 (:func:`fit_slope`), and the prediction is drawn dashed beside it: FLOPs / matmul peak for time,
 the N x N score bytes for explicit attention and the activations linear in N otherwise for memory.
-One panel per attention backend; the recurrent models appear in both as the reference.
+One panel per attention backend; the recurrent models appear in both as the reference. Points
+over their memory or time budget (``status`` oom/timeout) are crosses at their predicted value.
 """
 from __future__ import annotations
 
@@ -105,17 +106,26 @@ def _ordered_series(sub: pd.DataFrame):
                 yield model, backend, g.sort_values("seq_len")
 
 
+FAILED = ("oom", "timeout")
+
+
 def _loglog_panels(df: pd.DataFrame, measured: str, predicted, ylabel: str, slope_col: str,
-                   predicted_label: str, every_thread_count: bool) -> plt.Figure:
-    """Rows: device settings; columns: attention backends (recurrent models in every panel)."""
+                   predicted_label: str, every_thread_count: bool, wall_predictor) -> plt.Figure:
+    """Rows: device settings; columns: attention backends (recurrent models in every panel).
+
+    A point that ran out of its memory or time budget is a cross at its N, at the height
+    ``wall_predictor`` predicts, scaled by measured / predicted at the series' largest good N.
+    """
     style.apply()
     ok = df[df["status"] == "ok"]
+    failed = df[df["status"].isin(FAILED)]
     rows = settings(ok, every_thread_count) or [("cpu", 1)]
     backends = [b for b in PANELS if (ok["backend"] == b).any()] or list(PANELS)
     fig, axes = plt.subplots(len(rows), len(backends), figsize=(5.0 * len(backends), 3.8 * len(rows)),
                              squeeze=False, sharey="row")
     for r, (device, threads) in enumerate(rows):
         sub = ok[(ok["device"] == device) & (ok["threads"] == threads)]
+        walls = failed[(failed["device"] == device) & (failed["threads"] == threads)]
         slopes = fit_slope(sub, y=measured)
         for c, backend in enumerate(backends):
             ax = axes[r][c]
@@ -129,6 +139,11 @@ def _loglog_panels(df: pd.DataFrame, measured: str, predicted, ylabel: str, slop
                 pred = predicted(g)
                 if pred is not None and np.all(pred > 0):
                     ax.plot(g["seq_len"], pred, linestyle="--", linewidth=1.0, color=color, alpha=0.8)
+                wall = walls[(walls["model"] == model) & (walls["backend"] == be)]
+                if len(wall):
+                    scale = g[measured].iloc[-1] / wall_predictor(g.iloc[[-1]])[0]
+                    ax.plot(wall["seq_len"], wall_predictor(wall) * scale, marker="x", markersize=9,
+                            markeredgewidth=2, linestyle="none", color=color)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xlabel("sequence length N")
@@ -137,6 +152,9 @@ def _loglog_panels(df: pd.DataFrame, measured: str, predicted, ylabel: str, slop
             handles, labels = ax.get_legend_handles_labels()
             handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=1.0))
             labels.append(predicted_label)
+            if walls["backend"].isin([backend, RECURRENT_BACKEND]).any():
+                handles.append(Line2D([], [], color="grey", marker="x", markeredgewidth=2, linestyle="none"))
+                labels.append("over budget (" + "/".join(sorted(set(walls["status"]))) + "), at its prediction")
             ax.legend(handles, labels, fontsize=7, loc="upper left")
         axes[r][0].set_ylabel(ylabel)
     fig.tight_layout()
@@ -150,7 +168,7 @@ def plot_time_vs_n(df: pd.DataFrame) -> plt.Figure:
         return (g["flops"] / g["matmul_peak_flops_per_s"]).to_numpy(float)
 
     return _loglog_panels(df, "step_time_s", floor, "step time (s), forward + backward", "step_time_s_slope",
-                          "predicted: FLOPs / matmul peak", every_thread_count=True)
+                          "predicted: FLOPs / matmul peak", every_thread_count=True, wall_predictor=floor)
 
 
 def plot_memory_vs_n(df: pd.DataFrame) -> plt.Figure:
@@ -161,7 +179,8 @@ def plot_memory_vs_n(df: pd.DataFrame) -> plt.Figure:
         return g[col].to_numpy(float)
 
     return _loglog_panels(df, "peak_mem_bytes", predicted, "peak memory of a step (bytes)", "peak_mem_bytes_slope",
-                          "predicted: N x N scores (explicit), activations (others)", every_thread_count=False)
+                          "predicted: N x N scores (explicit), activations (others)", every_thread_count=False,
+                          wall_predictor=lambda g: g["predicted_peak_bytes"].to_numpy(float))
 
 
 def plot_speedup(df: pd.DataFrame) -> plt.Figure:
