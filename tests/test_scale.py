@@ -5,6 +5,7 @@ well under a minute. Timings are recorded, never asserted: they belong to the be
 """
 import io
 import json
+from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -13,7 +14,8 @@ import pytest
 from longdep.analysis.scaling_figures import make_scaling_figures, plot_memory_vs_n
 from longdep.config import UsageError
 from longdep.measure.scaling import (
-    SCALE_CONFIG_DIR, Point, ScaleConfig, load_scale_config, measure_point, predict, run_scale, validate_scale,
+    SCALE_CONFIG_DIR, Point, ScaleConfig, guard_bytes, load_scale_config, measure_point, predict, run_isolated, run_scale,
+    validate_scale,
 )
 
 REQUIRED = [
@@ -105,12 +107,30 @@ def test_memory_budget_gives_oom_then_skipped_rows_and_the_sweep_goes_on(tmp_pat
     assert df.loc[("single_head", 1024), "status"] == "oom"
     assert ("predicted" in df.loc[("single_head", 1024), "note"]) == skip_predicted
     assert df.loc[("single_head", 2048), "status"] == "skipped"
+    if not skip_predicted:  # run, and judged on its measured peak
+        assert "measured peak" in df.loc[("single_head", 1024), "note"]
     assert (df.loc["lstm", "status"] == "ok").all()
+    assert (df.loc["lstm", "peak_mem_bytes"] < cfg.mem_budget_gb * 1e9).all()
     # the figure marks the wall: a cross at N=1024 for single_head, nothing for the skipped N
     fig = plot_memory_vs_n(df.reset_index())
     crosses = [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
     assert [list(line.get_xdata()) for line in crosses] == [[1024]]
     plt.close(fig)
+
+
+def test_the_memory_budget_is_judged_on_the_measured_peak_not_on_the_process_heap():
+    """A point just above its budget is oom and one just below is ok, in an isolated child whose heap
+    (imports, freed memory, allocator slack, profiler buffers) is far larger than the margin."""
+    p = Point("lstm", "recurrent", 1024, batch=32, d_model=16, heads=2, layers=1, d_ff=32, threads=1, repeats=1)
+    peak = measure_point(p)["peak_mem_bytes"]
+    assert peak > 10e6
+    status, result, _ = run_isolated("point", asdict(p), 60, int(peak * 1.05))
+    assert status == "ok" and result["status"] == "ok", result
+    assert result["peak_mem_bytes"] == peak  # exact and repeatable across processes
+    status, result, _ = run_isolated("point", asdict(p), 60, int(peak * 0.95))
+    assert status == "ok" and result["status"] == "oom", result
+    assert result["note"].startswith("measured peak") and result["peak_mem_bytes"] == peak
+    assert guard_bytes(int(peak * 1.05)) > 2 * peak  # the guard sits well above the budget
 
 
 def test_time_budget_gives_timeout_then_skipped_rows_and_the_sweep_goes_on(tmp_path):

@@ -32,6 +32,28 @@ def test_every_model_trains_and_writes_results(model, tmp_path):
     assert set(base["heuristic"]) == {"majority", "first_noun", "nearest_noun"}
 
 
+def test_run_record_says_where_the_parameters_were_during_training(tmp_path, monkeypatch):
+    """The record's device is read while training runs, not from the module after ``fit``."""
+    from longdep.analysis.records import device_name
+    from longdep.training import lit
+
+    seen = set()
+    original = lit.AgreementModule.training_step
+
+    def spy(self, batch, idx):
+        seen.add(str(next(self.parameters()).device))
+        return original(self, batch, idx)
+
+    monkeypatch.setattr(lit.AgreementModule, "training_step", spy)
+    cfg = load_config("train", [*TINY, "model.name=lstm", f"results_dir={tmp_path}", "name=t"])
+    rec = train_one(cfg)
+    assert len(seen) == 1
+    assert rec["accelerator"] == seen.pop()
+    assert rec["device_name"] == device_name(rec["accelerator"]) and rec["device_name"]
+    saved = json.loads((tmp_path / "t" / "runs" / f"{rec['run_id']}.json").read_text())
+    assert (saved["accelerator"], saved["device_name"]) == (rec["accelerator"], rec["device_name"])
+
+
 def test_early_stop_and_steps_to_criterion(tmp_path):
     """The transformer learns distance 4 quickly: it must stop before the cap and record both criteria."""
     cfg = load_config("train", ["model.name=transformer", "task.distance=4", "train.max_steps=400",

@@ -63,6 +63,7 @@ def log_run_summary(logger, record: dict, rows) -> None:
     summary = {
         "steps_to_95": record["steps_to_95"], "steps_to_99": record["steps_to_99"],
         "steps": record["steps"], "test/acc": record["test_accuracy"], "wall_time_s": record["wall_time_s"],
+        "accelerator": record["accelerator"], "device_name": record["device_name"],
         **{f"test/acc_distance_{d}": float(r.correct / r.n) for d, r in by_distance.iterrows()},
         **{f"test/acc_attractors_{a}": float(r.correct / r.n) for a, r in by_attractors.iterrows()},
     }

@@ -72,15 +72,32 @@ def append_rows(path: Path, rows: pd.DataFrame, key: str = "run_id") -> None:
         write_atomic(path, rows.to_csv(index=False))
 
 
-def git_commit(cwd: Path | None = None) -> str:
-    """The current commit (with ``-dirty`` if the tree has changes), or ``unknown``."""
-    cwd = cwd or Path(__file__).resolve().parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]  # src/longdep/analysis/records.py -> the checkout
+_MARKER = "src/longdep/__init__.py"  # tracked in this project's repository
+
+
+def git_commit(root: Path | None = None) -> str:
+    """The project's commit (with ``-dirty`` if tracked files changed), or ``unknown``.
+
+    ``unknown`` unless ``root`` (default: where this package's source lies) is the top of a git
+    checkout that tracks this package: an installed copy, an sdist or a copied tree inside some other
+    repository never reports that repository's commit.
+    """
+    root = Path(root or PROJECT_ROOT).resolve()
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        top = git("rev-parse", "--show-toplevel")
+        if top.returncode or Path(top.stdout.strip()).resolve() != root:
+            return "unknown"
+        if git("ls-files", "--error-unmatch", _MARKER).returncode:
+            return "unknown"
+        commit = git("rev-parse", "HEAD")
         if commit.returncode:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
         return commit.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -94,6 +111,16 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def device_name(device) -> str:
+    """The hardware behind a torch device: the GPU's name for CUDA, the CPU model otherwise."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
 
 
 def environment() -> dict:

@@ -19,10 +19,11 @@ achieved FLOP/s as a fraction of a large ``torch.mm`` timed at the same thread c
 
 Faults are data. Every point runs in its own process (forked from a forkserver that imported
 torch once, so a point starts in ~0.1 s, not ~2 s) under a time budget (the parent kills it; the
-child gives up early when its warm-up step shows it cannot finish) and a memory budget
-(``RLIMIT_DATA`` on CPU: the child's whole heap, the profiler's event buffers included, ~0.1 MB per
-time step and layer of an Elman RNN; a per-process memory fraction on CUDA). Points whose predicted peak
-exceeds the budget are not run. Each becomes a row with ``status`` oom or timeout, and larger N of
+child gives up early when its warm-up step shows it cannot finish) and a memory budget. The budget
+is judged on the step's measured peak (the number in ``peak_mem_bytes``), so it means the same on any
+machine, thread count and torch version; a looser guard on the whole process (``RLIMIT_DATA`` on CPU,
+a per-process memory fraction on CUDA, see :func:`guard_bytes`) stops a point the prediction missed
+before it takes the machine down. Points whose predicted peak exceeds the budget are not run. Each becomes a row with ``status`` oom or timeout, and larger N of
 the same series are recorded as ``skipped``; the sweep goes on. Rows are appended to
 ``results/<name>/scaling.csv`` after every point, keyed by ``point_id``, so an interrupted sweep
 resumes where it stopped and a finished one is a no-op.
@@ -368,12 +369,17 @@ class _quiet_stderr:
         os.close(self.saved)
 
 
-def measure_point(point: Point | dict, time_budget_s: Optional[float] = None) -> dict:
+def measure_point(point: Point | dict, time_budget_s: Optional[float] = None,
+                  mem_budget_bytes: Optional[int] = None) -> dict:
     """Measure ``point`` in this process; return the measured fields plus ``status`` and ``note``.
 
-    Sets torch's thread count to ``point.threads`` for the measurement (restored after). With a
-    ``time_budget_s``, gives up after the warm-up when the remaining steps cannot fit, returning
-    ``status="timeout"``. Raises whatever the step raises (an out-of-memory error included).
+    Order: warm-up steps, then one step measured for peak memory, then the timed steps and forwards.
+    With a ``mem_budget_bytes``, a step whose measured peak exceeds it is ``status="oom"`` (with its
+    peak) and is not timed: the budget is judged on the step's own allocations, the same number on any
+    machine, thread count or torch version, not on the process heap. With a ``time_budget_s``, gives up
+    after the warm-up when the remaining steps cannot fit (``status="timeout"``). Sets torch's thread
+    count to ``point.threads`` for the measurement (restored after). Raises whatever the step raises
+    (an out-of-memory error included).
     """
     p = Point(**point) if isinstance(point, dict) else point
     start = time.perf_counter()
@@ -404,22 +410,16 @@ def measure_point(point: Point | dict, time_budget_s: Optional[float] = None) ->
                 return {"status": "timeout", "step_time_s": float("nan"),
                         "note": f"warm-up step took {warm[-1]:.2f} s; the point needs ~{elapsed + need:.0f} s "
                                 f"> budget {time_budget_s:g} s"}
+        model.zero_grad(set_to_none=True)  # the peak counts from a state without gradients
+        peak = _peak_memory(step, device)
+        if mem_budget_bytes is not None and peak > mem_budget_bytes:
+            return {"status": "oom", "peak_mem_bytes": int(peak), "step_time_s": float("nan"),
+                    "note": f"measured peak {peak / 1e9:.3g} GB > budget {mem_budget_bytes / 1e9:.3g} GB"}
         times = np.array([_timed(step, device) for _ in range(p.repeats)])
         model.eval()
         for _ in range(p.warmup):
             forward()
         fwd = np.array([_timed(forward, device) for _ in range(p.repeats)])
-        model.train()
-        model.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            _sync(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            base = torch.cuda.memory_allocated(device)
-            step()
-            _sync(device)
-            peak = torch.cuda.max_memory_allocated(device) - base
-        else:
-            peak = _profiled_peak_cpu(step)
         return {
             "status": "ok", "note": "",
             "step_time_s": float(np.median(times)),
@@ -428,6 +428,19 @@ def measure_point(point: Point | dict, time_budget_s: Optional[float] = None) ->
             "forward_time_s": float(np.median(fwd)),
             "peak_mem_bytes": int(peak),
         }
+
+
+def _peak_memory(step, device: torch.device) -> int:
+    """Peak bytes ``step`` allocates above what was held before it: on CPU the running sum of the
+    profiler's allocation events, on CUDA ``max_memory_allocated`` after a reset."""
+    if device.type == "cuda":
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        _sync(device)
+        return int(torch.cuda.max_memory_allocated(device) - base)
+    return _profiled_peak_cpu(step)
 
 
 def measure_matmul_peak(device: str = "cpu", threads: int = 1, size: int = 2048, repeats: int = 5,
@@ -486,15 +499,29 @@ def _proc_kb(key: str) -> int:
     return 0
 
 
+# The guard against a runaway point (a prediction that is badly wrong) is looser than the budget:
+# the budget is judged on the step's measured allocations (see measure_point); the guard caps the
+# whole process, which also holds freed-but-kept heap, allocator slack, profiler event buffers
+# (~20 KB per time step of a CPU LSTM) and per-thread arenas, all of which vary by machine and version.
+GUARD_FACTOR, GUARD_SLACK_BYTES = 2, 512 * 2**20
+
+
+def guard_bytes(budget_bytes: int) -> int:
+    """What the child process may hold above its start: ``2 x budget + 512 MiB``."""
+    return GUARD_FACTOR * budget_bytes + GUARD_SLACK_BYTES
+
+
 def _limit_memory(device: str, budget_bytes: int) -> None:
-    """Cap this process: CPU -> RLIMIT_DATA at what it holds now + budget; CUDA -> a memory fraction."""
+    """Guard this process (:func:`guard_bytes`): CPU -> RLIMIT_DATA at what it holds now + the guard;
+    CUDA -> a per-process memory fraction of the guard."""
+    guard = guard_bytes(budget_bytes)
     if device == "cuda":
         total = torch.cuda.get_device_properties(0).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, budget_bytes / total))
+        torch.cuda.set_per_process_memory_fraction(min(1.0, guard / total))
         return
     if not Path("/proc/self/status").exists():
-        return  # not Linux: rely on the predicted-peak check
-    limit = _proc_kb("VmData") * 1024 + budget_bytes
+        return  # not Linux: rely on the predicted-peak check and the measured peak
+    limit = _proc_kb("VmData") * 1024 + guard
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
@@ -524,7 +551,7 @@ def _child(task: str, payload: dict, time_budget_s: float, mem_budget_bytes: int
         else:
             _limit_memory(payload["device"], mem_budget_bytes)
             if task == "point":
-                result = measure_point(Point(**payload), time_budget_s)
+                result = measure_point(Point(**payload), time_budget_s, mem_budget_bytes)
             else:
                 result = measure_matmul_peak(**payload)
         conn.send(("ok", result))

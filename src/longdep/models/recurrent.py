@@ -16,6 +16,11 @@ i, f, g, o (see ``tests/test_models.py``, which checks both against hand-written
 PyTorch's fused ``nn.RNN`` / ``nn.LSTM`` because the benchmarks time them: they are the fastest
 honest implementation of a computation that is sequential in N (the lecture's claim 2).
 Positions are not used: a recurrent model knows the order from the recurrence itself.
+
+cuDNN's fused RNN accepts at most 65,535 time steps per call (65,536 raises
+``CUDNN_STATUS_NOT_SUPPORTED``), so longer sequences run in chunks of ``chunk_len`` steps with the
+state carried from one chunk to the next (gradients flow through the carried state): the result
+is the same computation at any N.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import torch
 from torch import nn
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
+MAX_STEPS_PER_CALL = 65_535  # cuDNN's limit on time steps in one fused RNN call
 
 
 class RecurrentModel(nn.Module):
@@ -36,6 +42,8 @@ class RecurrentModel(nn.Module):
         cell: ``"rnn"`` (Elman, tanh) or ``"lstm"``.
         dropout: dropout between stacked layers (PyTorch applies it to every layer's output
             but the last); ignored when ``layers == 1``.
+        chunk_len: time steps per call of the fused recurrence; longer inputs are processed in
+            chunks with the state carried across (default: cuDNN's limit, 65,535).
     """
 
     def __init__(
@@ -46,11 +54,14 @@ class RecurrentModel(nn.Module):
         layers: int = 1,
         cell: str = "rnn",
         dropout: float = 0.0,
+        chunk_len: int = MAX_STEPS_PER_CALL,
     ):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown recurrent cell {cell!r}; valid: {', '.join(CELLS)}")
-        self.cell = cell
+        if not 1 <= chunk_len <= MAX_STEPS_PER_CALL:
+            raise ValueError(f"chunk_len must be in 1..{MAX_STEPS_PER_CALL}, got {chunk_len}")
+        self.cell, self.chunk_len = cell, chunk_len
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
         kwargs = dict(num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         if cell == "rnn":
@@ -66,8 +77,14 @@ class RecurrentModel(nn.Module):
     def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
         """Top-layer hidden states h_1..h_N, shape (B, N, d_model), starting from h_0 = 0."""
         x = self.embed(tokens)  # (B, N, d_model)
-        h, _ = self.rnn(x)  # (B, N, d_model)
-        return h
+        if x.shape[1] <= self.chunk_len:
+            h, _ = self.rnn(x)  # (B, N, d_model)
+            return h
+        outputs, state = [], None  # state: h (layers, B, d) for rnn, (h, c) for lstm
+        for chunk in x.split(self.chunk_len, dim=1):  # (B, <= chunk_len, d_model) each
+            h, state = self.rnn(chunk, state)
+            outputs.append(h)
+        return torch.cat(outputs, dim=1)  # (B, N, d_model)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, N) int64 -> logits (B, N, n_out); position t sees tokens[:, :t+1] only."""

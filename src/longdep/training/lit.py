@@ -89,6 +89,13 @@ class AgreementModule(L.LightningModule):
         self.steps_to = {c: None for c in CRITERIA}
         self.val_history: list[tuple[int, float]] = []
         self._correct = self._seen = 0
+        self.train_device: str | None = None  # where training ran, set once it starts (Lightning moves
+        self.train_device_name: str | None = None  # the module back to the CPU after fit)
+
+    def on_train_start(self):
+        from longdep.analysis.records import device_name
+
+        self.train_device, self.train_device_name = str(self.device), device_name(self.device)
 
     def forward(self, tokens: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         logits = self.model(tokens)  # (B, N, 2)

@@ -153,6 +153,8 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     train_time = time.perf_counter() - start
     if trainer.global_rank != 0:  # under DDP only rank 0 evaluates and writes results
         return {"run_id": rid, "rank": trainer.global_rank}
+    if module.train_device is not None:
+        module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
     per_example = evaluate(module, cfg)
     rows = tidy_accuracy(per_example, cfg, rid)
     record = {
@@ -169,7 +171,8 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         "train_time_s": round(train_time, 3),
         "wall_time_s": round(time.perf_counter() - start, 3),
         "parameters": sum(p.numel() for p in module.parameters()),
-        "accelerator": str(next(module.parameters()).device),
+        "accelerator": module.train_device,  # e.g. cpu or cuda:0, read while training ran
+        "device_name": module.train_device_name,
         "environment": environment(),
     }
     if logger is not None:
