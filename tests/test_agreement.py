@@ -5,19 +5,20 @@ import json
 import numpy as np
 import pytest
 
-from longdep.config import CONSTRUCTIONS, TaskConfig
 from longdep.tasks import agreement as A
+from longdep.tasks import grammar as G
+from longdep.tasks.agreement import CONSTRUCTIONS, AgreementConfig
 from longdep.tasks.baselines import HEURISTICS, baseline_records, heuristic_predictions
 
-N_SG, N_PL, V_SG, V_PL = (A.TAGS.index(t) for t in ("N_sg", "N_pl", "V_sg", "V_pl"))
-REL = {A.WORD2ID["who"], A.WORD2ID["that"]}
-PREP = {A.WORD2ID[w] for w in A._POOLS[A.PREP]}
-DET = {A.WORD2ID[w] for w in A._POOLS[A.DET]}
-ADJ = {A.WORD2ID[w] for w in A._POOLS[A.ADJ]}
+N_SG, N_PL, V_SG, V_PL = (G.TAGS.index(t) for t in ("N_sg", "N_pl", "V_sg", "V_pl"))
+REL = {G.WORD2ID["who"], G.WORD2ID["that"]}
+PREP = {G.WORD2ID[w] for w in G._POOLS[G.PREP]}
+DET = {G.WORD2ID[w] for w in G._POOLS[G.DET]}
+ADJ = {G.WORD2ID[w] for w in G._POOLS[G.ADJ]}
 
 
 def gen(n=2000, seed=0, **task):
-    return A.generate(seed, n, TaskConfig(**task))
+    return A.generate(seed, n, AgreementConfig(**task))
 
 
 MIXED = dict(distance=1, max_distance=40, max_preamble=8)
@@ -40,9 +41,9 @@ def test_same_seed_same_data_and_no_global_rng():
 
 
 def test_docstring_worked_example_is_current():
-    tok, lab, meta = A.generate(8, 1, TaskConfig(distance=8, max_preamble=6))
+    tok, lab, meta = A.generate(8, 1, AgreementConfig(distance=8, max_preamble=6))
     words = "near my kitchens clearly , their dish that admired the cooks beside her farmers has"
-    assert [A.VOCAB[t] for t in tok[0]] == words.split()
+    assert [G.VOCAB[t] for t in tok[0]] == words.split()
     assert tok[0, :4].tolist() == [26, 2, 62, 21] and lab[0] == 0
     assert (meta["subject_index"][0], meta["verb_index"][0], meta["attractors"][0]) == (6, 14, 2)
     assert meta["construction"][0] == "src" and "their [dish] that admired" in A.__doc__
@@ -60,7 +61,7 @@ def test_shapes_padding_and_sentence_ends_with_verb():
     np.testing.assert_array_equal(meta["verb_index"], meta["length"] - 1)
 
 
-PAST = {A.WORD2ID[w] for w in A._PVERBS}
+PAST = {G.WORD2ID[w] for w in G._PVERBS}
 
 
 @pytest.mark.parametrize("src_verb", ["past", "agree"])
@@ -161,8 +162,8 @@ def test_random_attractors_vary_and_range_distances_stay_in_range():
     assert meta["distance"].min() == 4 and meta["distance"].max() == 20
     assert len(np.unique(meta["distance"])) == 17
     assert len(np.unique(meta["attractors"])) >= 4
-    assert (meta["length"] <= A.max_length(20, TaskConfig().max_preamble)).all()
-    assert meta["length"].max() == A.max_length(20, TaskConfig().max_preamble)  # the bound is tight
+    assert (meta["length"] <= G.max_length(20, AgreementConfig().max_preamble)).all()
+    assert meta["length"].max() == G.max_length(20, AgreementConfig().max_preamble)  # the bound is tight
 
 
 @pytest.mark.parametrize("task", [
@@ -178,7 +179,7 @@ def test_infeasible_attractors_raise(task):
 
 
 def test_bad_config_raises():
-    with pytest.raises(ValueError, match="constructions"):
+    with pytest.raises(ValueError, match="construction .relative.; valid: pp, src, orc, filler"):
         gen(n=10, constructions=["relative"])
     with pytest.raises(ValueError, match="distance"):
         gen(n=10, distance=8, max_distance=4)

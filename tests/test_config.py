@@ -4,10 +4,11 @@ from pathlib import Path
 import pytest
 
 from longdep import cli
-from longdep.config import CONFIG_DIR, RunConfig, UsageError, config_hash, load_config
+from longdep.config import RunConfig, UsageError, config_hash, resource_dir, yaml_names
+from longdep.training.config import load_config
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+@pytest.mark.parametrize("name", yaml_names(resource_dir("configs")))
 def test_every_config_composes(name):
     cfg = load_config(name)
     assert isinstance(cfg, RunConfig)

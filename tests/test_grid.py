@@ -103,7 +103,7 @@ def test_bad_grid_input_exits_2_and_leaves_results_untouched(reference, tmp_path
     (tmp_path / "wrongkey.yaml").write_text("axis: {model.name: [lstm]}\n")
     cases = [(["grid", "nope", "--out", str(reference)], "unknown grid 'nope'"),
              (["grid", "smoke", "--out", str(reference), "--launcher", "mpi"], "unknown launcher 'mpi'"),
-             (["grid", "broken", "--out", str(reference)], "not valid YAML"),
+             (["grid", "broken", "--out", str(reference)], "is not valid YAML"),
              (["grid", "wrongkey", "--out", str(reference)], "unknown key 'axis'"),
              (["grid", "smoke", "--out", str(reference), "model.name=gru"], "unknown model 'gru'")]
     monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))

@@ -13,10 +13,12 @@ import pytest
 
 from longdep.analysis.scaling_figures import make_scaling_figures, plot_memory_vs_n
 from longdep.config import UsageError
-from longdep.measure.scaling import (
-    SCALE_CONFIG_DIR, Point, ScaleConfig, guard_bytes, load_scale_config, measure_point, predict, run_isolated, run_scale,
-    validate_scale,
-)
+from longdep.config import ModelConfig, resource_dir, yaml_names
+from longdep.measure.cost import predict
+from longdep.measure.harness import measure_point
+from longdep.measure.isolate import guard_bytes, run_isolated
+from longdep.measure.plan import Point, ScaleConfig, load_scale_config, validate_scale
+from longdep.measure.sweep import run_scale
 
 REQUIRED = [
     "model", "backend", "device", "threads", "batch", "seq_len", "d_model", "heads", "layers", "step_time_s",
@@ -28,10 +30,16 @@ REQUIRED = [
 
 def tiny(tmp_path, **changes) -> ScaleConfig:
     cfg = dict(name="t", results_dir=str(tmp_path), models=["lstm", "single_head"], backends=["explicit"],
-               seq_lens=[32, 64, 128], batch=[2], d_model=16, heads=2, layers=1, d_ff=32, repeats=2, warmup=1,
-               threads=[1], device="cpu", time_budget_s=60.0, mem_budget_gb=1.0, matmul_size=256)
+               seq_lens=[32, 64, 128], batch=[2], model=ModelConfig(d_model=16, heads=2, layers=1, d_ff=32, norm="pre"),
+               repeats=2, warmup=1, threads=[1], device="cpu", time_budget_s=60.0, mem_budget_gb=1.0, matmul_size=256)
     cfg.update(changes)
     return validate_scale(ScaleConfig(**cfg))
+
+
+def point(model, backend, n, d_model=64, heads=4, layers=2, d_ff=128, **kw) -> Point:
+    """A point of a sweep of pre-norm models of that width (backend: ignored by non-attention models)."""
+    return Point.of(model, backend, n, ModelConfig(d_model=d_model, heads=heads, layers=layers, d_ff=d_ff, norm="pre"),
+                    **kw)
 
 
 def rows(folder):
@@ -50,8 +58,8 @@ def test_tiny_sweep_writes_complete_ok_rows_figures_and_resumes(tmp_path):
     assert set(df[df["model"] == "lstm"]["backend"]) == {"recurrent"}
     # sequential steps: N per layer for recurrence, one per layer for attention
     lstm, attn = df[df["model"] == "lstm"], df[df["model"] == "single_head"]
-    assert (lstm["sequential_steps"] == lstm["seq_len"] * cfg.layers).all()
-    assert (attn["sequential_steps"] == cfg.layers).all()
+    assert (lstm["sequential_steps"] == lstm["seq_len"] * cfg.model.layers).all()
+    assert (attn["sequential_steps"] == cfg.model.layers).all()
     assert (attn["predicted_score_bytes"] == 2 * 1 * attn["seq_len"] ** 2 * 4).all()  # B x 1 head x N^2 x 4
     assert (lstm["predicted_score_bytes"] == 0).all()
     assert (df["step_time_p20_s"] <= df["step_time_p80_s"]).all()
@@ -73,15 +81,15 @@ def test_tiny_sweep_writes_complete_ok_rows_figures_and_resumes(tmp_path):
 
 
 def test_explicit_attention_memory_is_quadratic_and_near_the_predicted_score_bytes():
-    def point(n, backend="explicit"):
-        return Point("single_head", backend, n, batch=4, d_model=32, layers=1, d_ff=64, threads=1, repeats=1)
+    def attn(n, backend="explicit"):
+        return point("single_head", backend, n, batch=4, d_model=32, layers=1, d_ff=64, threads=1, repeats=1)
 
-    small, large = (measure_point(point(n))["peak_mem_bytes"] for n in (256, 512))
+    small, large = (measure_point(attn(n))["peak_mem_bytes"] for n in (256, 512))
     assert 3.2 <= large / small <= 4.5  # ~4x per doubling of N
     for n, peak in ((256, small), (512, large)):
-        ratio = peak / predict(point(n))["predicted_score_bytes"]
+        ratio = peak / predict(attn(n))["predicted_score_bytes"]
         assert 2.0 <= ratio <= 5.0, f"N={n}: peak {peak} is {ratio:.2f}x the score bytes"
-    sdpa = measure_point(point(512, "sdpa"))["peak_mem_bytes"]
+    sdpa = measure_point(attn(512, "sdpa"))["peak_mem_bytes"]
     assert sdpa < large / 4  # the fused kernel never holds N x N
 
 
@@ -89,11 +97,11 @@ def test_flops_count_the_causal_half_for_sdpa_and_the_full_square_for_explicit()
     """Explicit attention computes every score and masks; the causal SDPA kernel computes the lower triangle."""
     for model in ("single_head", "multi_head", "transformer"):
         n, b, d, layers = 1024, 2, 32, 2
-        full = predict(Point(model, "explicit", n, batch=b, d_model=d, layers=layers))["flops"]
-        tri = predict(Point(model, "sdpa", n, batch=b, d_model=d, layers=layers))["flops"]
+        full = predict(point(model, "explicit", n, batch=b, d_model=d, layers=layers))["flops"]
+        tri = predict(point(model, "sdpa", n, batch=b, d_model=d, layers=layers))["flops"]
         attend = 3 * layers * 4 * b * n * n * d  # QK^T + AV over all heads, forward + backward
         assert full - tri == pytest.approx(attend * (n - 1) / (2 * n), rel=1e-6)
-    rnn = predict(Point("rnn", "recurrent", 1024, batch=2, d_model=32, layers=2))
+    rnn = predict(point("rnn", "sdpa", 1024, batch=2, d_model=32, layers=2))
     assert rnn["sequential_steps"] == 2 * 1024 and rnn["predicted_score_bytes"] == 0
 
 
@@ -121,7 +129,7 @@ def test_memory_budget_gives_oom_then_skipped_rows_and_the_sweep_goes_on(tmp_pat
 def test_the_memory_budget_is_judged_on_the_measured_peak_not_on_the_process_heap():
     """A point just above its budget is oom and one just below is ok, in an isolated child whose heap
     (imports, freed memory, allocator slack, profiler buffers) is far larger than the margin."""
-    p = Point("lstm", "recurrent", 1024, batch=32, d_model=16, heads=2, layers=1, d_ff=32, threads=1, repeats=1)
+    p = point("lstm", "sdpa", 1024, batch=32, d_model=16, heads=2, layers=1, d_ff=32, threads=1, repeats=1)
     peak = measure_point(p)["peak_mem_bytes"]
     assert peak > 10e6
     status, result, _ = run_isolated("point", asdict(p), 60, int(peak * 1.05))
@@ -143,7 +151,7 @@ def test_time_budget_gives_timeout_then_skipped_rows_and_the_sweep_goes_on(tmp_p
     assert set(df.loc["lstm", "status"]) <= {"ok", "timeout", "skipped"}
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in SCALE_CONFIG_DIR.glob("*.yaml")))
+@pytest.mark.parametrize("name", yaml_names(resource_dir("configs") / "scale"))
 def test_every_scale_config_loads(name):
     cfg = load_scale_config([], name)
     assert cfg.models and cfg.backends
@@ -162,7 +170,7 @@ BAD = {
     "lengths-reversed": (["seq_lens=[]", "min_len=256", "max_len=64"], "max_len=64 is below min_len=256"),
     "bad-device": (["device=tpu"], "unknown device 'tpu'; valid: auto, cpu, cuda"),
     "bad-threads": (["threads=[-1]"], "threads entry must be >= 0"),
-    "heads-not-dividing": (["heads=3"], "does not divide"),
+    "heads-not-dividing": (["model.heads=3"], "does not divide"),
     "unknown-key": (["batchsize=4"], "batchsize"),
     "malformed-int": (["repeats=many"], "many"),
     "unknown-config": None,

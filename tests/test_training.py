@@ -4,7 +4,8 @@ import json
 import pandas as pd
 import pytest
 
-from longdep.config import MODEL_NAMES, load_config
+from longdep.models import MODELS
+from longdep.training.config import load_config
 from longdep.training.run import is_done, train_one
 
 TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4", "train.val_every=2",
@@ -13,7 +14,7 @@ TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4
 ACC_COLUMNS = ["run_id", "model", "seed", "train_distance", "distance", "attractors", "n", "accuracy"]
 
 
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model", list(MODELS))
 def test_every_model_trains_and_writes_results(model, tmp_path):
     cfg = load_config("train", [*TINY, f"model.name={model}", f"results_dir={tmp_path}", "name=t"])
     rec = train_one(cfg)
@@ -34,17 +35,17 @@ def test_every_model_trains_and_writes_results(model, tmp_path):
 
 def test_run_record_says_where_the_parameters_were_during_training(tmp_path, monkeypatch):
     """The record's device is read while training runs, not from the module after ``fit``."""
-    from longdep.analysis.records import device_name
+    from longdep.records import device_name
     from longdep.training import lit
 
     seen = set()
-    original = lit.AgreementModule.training_step
+    original = lit.ClassifierModule.training_step
 
     def spy(self, batch, idx):
         seen.add(str(next(self.parameters()).device))
         return original(self, batch, idx)
 
-    monkeypatch.setattr(lit.AgreementModule, "training_step", spy)
+    monkeypatch.setattr(lit.ClassifierModule, "training_step", spy)
     cfg = load_config("train", [*TINY, "model.name=lstm", f"results_dir={tmp_path}", "name=t"])
     rec = train_one(cfg)
     assert len(seen) == 1

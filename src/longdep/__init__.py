@@ -1,6 +1,6 @@
 """longdep: measure how sequence models handle long-range dependencies.
 
-tasks (agreement generator) -> models (the five-rung ladder) -> training (Lightning) ->
-measurements (accuracy by distance; cost vs length) -> analysis (tables, figures).
+config/records (ground) -> tasks, models (registries) -> training (Lightning), measure (cost
+sweeps) -> grid (experiment grids) -> analysis (tables, figures) -> cli.
 """
 __version__ = "0.1.0"

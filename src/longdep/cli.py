@@ -29,45 +29,47 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"longdep: error: {message}\n")
 
 
-def _task_config(overrides):
-    from longdep.config import TaskConfig, merge, validate_task
+def _task(overrides):
+    """The task spec and its validated config from ``key=value`` task fields (``task.`` prefix optional)."""
+    from longdep.config import TaskConfig, merge
+    from longdep.tasks import get_task
 
     items = [o[len("task."):] if o.startswith("task.") else o for o in overrides]
-    return validate_task(merge(TaskConfig, [], items))
+    names = [i.split("=", 1)[1] for i in items if i.startswith("name=")]
+    spec = get_task(names[-1] if names else TaskConfig().name)
+    return spec, spec.validate(merge(spec.config, [], items))
 
 
 def _generate(args):
-    from longdep.tasks import agreement
+    from longdep.tasks import split_seed
 
-    cfg = _task_config(args.overrides)
+    spec, cfg = _task(args.overrides)
     if args.n <= 0:
         raise UsageError(f"--n must be a positive integer, got {args.n}")
     try:
-        seed = agreement.split_seed(args.split, args.seed)
-        tok, lab, meta = agreement.generate(seed, args.n, cfg)
+        seed = split_seed(args.split, args.seed)
+        tok, lab, meta = spec.generate(seed, args.n, cfg)
     except ValueError as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
-    return agreement.to_records(tok, lab, meta)
+    return spec, spec.to_records(tok, lab, meta)
 
 
 def cmd_data(args) -> None:
-    from longdep.tasks.agreement import format_example
-
-    records = _generate(args)
+    spec, records = _generate(args)
     if args.action == "show":
         for rec in records:
-            print(format_example(rec) + "\n")
+            print(spec.format_record(rec) + "\n")
         return
     if not args.out:
         raise UsageError("data export needs --out FILE.jsonl")
-    from longdep.analysis.records import write_atomic
+    from longdep.records import write_atomic
 
     write_atomic(Path(args.out), "".join(json.dumps(r) + "\n" for r in records))
     print(f"wrote {len(records)} examples to {args.out}")
 
 
 def cmd_train(args) -> None:
-    from longdep.config import load_config
+    from longdep.training.config import load_config
     from longdep.training.run import results_dir, train_one
 
     cfg = load_config(args.config, args.overrides)
@@ -99,7 +101,8 @@ def cmd_grid(args) -> None:
 
 def cmd_scale(args) -> None:
     from longdep.analysis.scaling_figures import make_scaling_figures
-    from longdep.measure.scaling import load_scale_config, run_scale
+    from longdep.measure.plan import load_scale_config
+    from longdep.measure.sweep import run_scale
 
     cfg = load_scale_config(args.overrides, args.config)
     out = run_scale(cfg)
@@ -114,7 +117,7 @@ def print_summary(folder: Path) -> None:
 
     if not (folder / "accuracy.csv").exists():
         return
-    table = figures.summary_table(figures.load_accuracy(folder), figures.load_runs(folder))
+    table = figures.accuracy_summary(figures.load_accuracy(folder), figures.load_runs(folder))
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print("\nMean over seeds (acc_beyond = test distances longer than the training distance):")
         print(table.to_string(index=False))
@@ -138,12 +141,13 @@ def cmd_figures(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    from longdep.tasks.agreement import benchmark
+    from longdep.tasks import TASKS
 
-    for distance in args.distances:
-        res = benchmark(n=args.n, distance=distance)
-        print(f"agreement generator: distance {distance:4d}: {res['examples_per_s']:,.0f} examples/s "
-              f"({res['n']:,} examples)")
+    for spec in TASKS.values():
+        for distance in args.distances:
+            res = spec.benchmark(n=args.n, distance=distance)
+            print(f"{spec.name} generator: distance {distance:4d}: {res['examples_per_s']:,.0f} examples/s "
+                  f"({res['n']:,} examples)")
 
 
 def build_parser() -> argparse.ArgumentParser:

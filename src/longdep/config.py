@@ -1,67 +1,51 @@
-"""Typed configuration: one dataclass per group, YAML files under ``configs/``, ``key=value`` overrides.
+"""Typed configuration, the ground floor: dataclass schemas, one merge mechanism, value checks.
 
-A run is described by :class:`RunConfig` (task + model + train + eval + output). YAML files are
-merged onto the dataclass schema with OmegaConf's structured configs, so an unknown key or a
-value of the wrong type is an error, never a silent default. Value checks that need more than a
-type (a model name, heads dividing d_model, a distance the positions allow) live in
-:func:`validate`. Every problem raises :class:`UsageError`, which the CLI prints as one line and
-turns into exit code 2 before anything is written.
+Every configuration (a training run, a cost sweep, a grid file, the SLURM launcher) is a
+dataclass schema. YAML files, ``key=value`` strings from the command line and plain values from
+grid files are all merged onto it with OmegaConf's structured configs by :func:`merge`, so an
+unknown key or a value of the wrong type is an error, never a silent default. Checks that need
+more than a type (a registered model name, heads dividing d_model) live beside what they check:
+:func:`longdep.models.validate_model`, each task's ``validate``, :mod:`longdep.training.config`,
+:mod:`longdep.measure.plan`. Every problem raises :class:`UsageError`, which the CLI prints as one
+line and turns into exit code 2 before anything is written.
 
-    cfg = load_config("train", ["model.name=lstm", "task.distance=64"])
+The YAML files ship inside the package (``configs/`` and ``experiments/`` are installed as
+``longdep.configs`` and ``longdep.experiments``); ``LONGDEP_CONFIGS`` / ``LONGDEP_EXPERIMENTS``
+point elsewhere.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from importlib import resources
 from pathlib import Path
 from typing import List, Optional, get_type_hints
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-
-MODEL_NAMES = ("rnn", "lstm", "single_head", "multi_head", "transformer")
-RECURRENT = ("rnn", "lstm")
-TASK_NAMES = ("agreement",)
-CONSTRUCTIONS = ("pp", "src", "orc", "filler")
-POSITIONS = ("sinusoidal", "learned")
-BACKENDS = ("explicit", "sdpa")
-NORMS = ("post", "pre")
-SRC_VERBS = ("past", "agree")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+_CONFIG_ERRORS = (OmegaConfBaseException, yaml.YAMLError)  # a wrong key or type; a malformed value or file
 
 
 class UsageError(ValueError):
     """Bad user input: printed as one line by the CLI, exit code 2."""
 
 
+# ---------------------------------------------------------------- schemas shared by several layers
+
 @dataclass
 class TaskConfig:
-    """The agreement task (see :mod:`longdep.tasks.agreement`).
-
-    distance: dependency distance ``verb_index - subject_index``; exact unless ``max_distance``
-    is set, in which case each example draws uniformly from ``[distance, max_distance]``.
-    attractors: exact number of intervening nouns of the other number (None: random).
-    constructions: the mix the intervening material is drawn from.
-    max_preamble: the preamble before the subject has 0..max_preamble tokens and may hold nouns.
-    src_verb: "past" (number-neutral, the default: the subject is the only cue) or "agree" (the
-    relative-clause verb agrees with the subject, a nearer cue, as in English).
-    """
+    """Base of every task's config (each task defines its own subclass beside its generator)."""
 
     name: str = "agreement"
-    distance: int = 8
-    max_distance: Optional[int] = None
-    attractors: Optional[int] = None
-    constructions: List[str] = field(default_factory=lambda: list(CONSTRUCTIONS))
-    max_preamble: int = 10
-    src_verb: str = "past"
 
 
 @dataclass
 class ModelConfig:
-    """One rung of the model ladder (see :mod:`longdep.models`)."""
+    """One rung of the model ladder (see :mod:`longdep.models`); fields a model does not use are ignored."""
 
     name: str = "transformer"
     d_model: int = 64
@@ -85,7 +69,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     max_steps: int = 1000
-    val_every: int = 50
+    val_every: int = 25
     val_size: int = 512
     target_acc: float = 0.99
     accelerator: str = "auto"
@@ -116,7 +100,8 @@ class WandbConfig:
 
 @dataclass
 class RunConfig:
-    """Everything one training run needs. ``name`` selects ``results/<name>/``."""
+    """Everything one training run needs. ``name`` selects ``results/<name>/``; ``task`` holds the
+    config of the task named by ``task.name`` (a subclass of :class:`TaskConfig`)."""
 
     name: str = "default"
     results_dir: str = "results"
@@ -127,66 +112,127 @@ class RunConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
-def _one_line(exc: Exception) -> str:
+# ---------------------------------------------------------------- where the YAML files are
+
+def resource_dir(kind: str) -> Path:
+    """The folder of ``kind`` ("configs" or "experiments"): ``$LONGDEP_<KIND>`` or the package's copy."""
+    env = os.environ.get(f"LONGDEP_{kind.upper()}")
+    if env:
+        if not Path(env).is_dir():
+            raise UsageError(f"LONGDEP_{kind.upper()}={env!r} is not a folder")
+        return Path(env)
+    return Path(str(resources.files(f"longdep.{kind}")))
+
+
+def yaml_names(folder: Path) -> list[str]:
+    return sorted(p.stem for p in Path(folder).glob("*.yaml"))
+
+
+def find_yaml(what: str, name: str, folder: Path) -> Path:
+    """``<folder>/<name>.yaml``, or ``name`` itself when it is a path to a YAML file; else a UsageError."""
+    path = Path(name)
+    if path.suffix not in (".yaml", ".yml"):
+        path = Path(folder) / f"{name}.yaml"
+    if not path.is_file():
+        raise UsageError(f"unknown {what} {name!r}; valid: {', '.join(yaml_names(folder))}")
+    return path
+
+
+def results_folder(results_dir: str | Path, name: str) -> Path:
+    """``<results_dir>/<name>``; ``name`` must be a plain folder name (no separators, not hidden)."""
+    if not name or "/" in name or "\\" in name or name.startswith(".") or Path(name).name != name:
+        raise UsageError(f"name must be a plain folder name, got {name!r}")
+    return Path(results_dir) / name
+
+
+# ---------------------------------------------------------------- merging
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type name)."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 
 def _valid_keys(schema, dotted: str) -> str:
-    """List the valid keys at the level where ``dotted`` went wrong."""
+    """List the valid keys at the level where ``dotted`` went wrong (``schema``: a dataclass or an instance)."""
     node = schema
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        hints = get_type_hints(node) if is_dataclass(node) else {}
-        if part in hints and is_dataclass(hints[part]):
-            node = hints[part]
+    for part in dotted.split(".")[:-1]:
+        if isinstance(node, type):
+            sub = get_type_hints(node).get(part) if is_dataclass(node) else None
         else:
+            sub = getattr(node, part, None)
+        if not is_dataclass(sub):
             break
-    if is_dataclass(node):
-        return ", ".join(f.name for f in fields(node))
-    return ""
+        node = sub
+    return ", ".join(f.name for f in fields(node)) if is_dataclass(node) else ""
 
 
-def merge(schema, yaml_files=(), overrides=()):
-    """Merge YAML files and ``key=value`` overrides onto a dataclass ``schema``; return an object."""
+def _parse_override(base, item: str):
+    """``key=value`` -> (key, value) with YAML typing; a single value for a list field becomes a list."""
+    if "=" not in item:
+        raise UsageError(f"override {item!r} is not key=value (e.g. model.name=lstm)")
+    key = item.split("=", 1)[0]
+    value = OmegaConf.to_container(OmegaConf.from_dotlist([item]))
+    for part in key.split("."):
+        value = value[part]
+    node = OmegaConf.select(base, key, throw_on_missing=False) if isinstance(base, DictConfig) else None
+    if isinstance(node, ListConfig) and not isinstance(value, list) and value is not None:
+        value = [value]
+    return key, value
+
+
+def merge(schema, yaml_files=(), overrides=(), values=None):
+    """Merge YAML files, then ``values`` (a mapping of dotted keys to values, as grid files hold
+    them), then ``key=value`` override strings onto ``schema`` (a dataclass type or instance);
+    return the object. Every problem is a one-line :class:`UsageError` naming the valid keys."""
     base = OmegaConf.structured(schema)
+
+    def fail(where: str, exc: Exception, key: str):
+        if isinstance(exc, yaml.YAMLError):
+            raise UsageError(f"{where} is not valid YAML: {one_line(exc)}") from None
+        key = getattr(exc, "full_key", "") or key
+        if isinstance(exc, ConfigKeyError) and key:
+            valid = _valid_keys(schema, key)
+            raise UsageError(f"{where}: unknown key {key!r}" + (f"; valid: {valid}" if valid else "")) from None
+        raise UsageError(f"{where}: {one_line(exc)}") from None
+
     for path in yaml_files:
         try:
             base = OmegaConf.merge(base, OmegaConf.load(path))
-        except OmegaConfBaseException as exc:
-            key = getattr(exc, "full_key", "") or ""
-            hint = f" (valid keys: {_valid_keys(schema, key)})" if key else ""
-            raise UsageError(f"config {path}: {_one_line(exc)}{hint}") from None
-    for item in overrides:
-        if "=" not in item:
-            raise UsageError(f"override {item!r} is not key=value (e.g. model.name=lstm)")
-        key, value = item.split("=", 1)
+        except _CONFIG_ERRORS as exc:
+            fail(f"config {path}", exc, "")
+    for key, value in (values or {}).items():
         try:
-            base = OmegaConf.merge(base, OmegaConf.from_dotlist([f"{key}={value}"]))
-        except OmegaConfBaseException as exc:
-            valid = _valid_keys(schema, key)
-            raise UsageError(
-                f"bad override {item!r}: {_one_line(exc)}" + (f" (valid keys: {valid})" if valid else "")
-            ) from None
+            update = OmegaConf.create()
+            OmegaConf.update(update, key, value)
+            base = OmegaConf.merge(base, update)
+        except _CONFIG_ERRORS as exc:
+            fail(f"bad value {key}={value!r}", exc, key)
+    for item in overrides:
+        try:
+            key, value = _parse_override(base, item)
+            update = OmegaConf.create()
+            OmegaConf.update(update, key, value)
+            base = OmegaConf.merge(base, update)
+        except _CONFIG_ERRORS as exc:
+            fail(f"bad override {item!r}", exc, item.split("=", 1)[0])
     return OmegaConf.to_object(base)
 
 
-def load_config(name: str = "train", overrides=(), config_dir: Path | None = None) -> RunConfig:
-    """Load ``configs/<name>.yaml`` onto :class:`RunConfig`, apply overrides, validate."""
-    config_dir = Path(config_dir or CONFIG_DIR)
-    path = config_dir / f"{name}.yaml"
-    if not path.exists():
-        valid = sorted(p.stem for p in config_dir.glob("*.yaml"))
-        raise UsageError(f"unknown config {name!r}; valid: {', '.join(valid)}")
-    cfg = merge(RunConfig, [path], overrides)
-    validate(cfg)
-    return cfg
-
+# ---------------------------------------------------------------- value checks
 
 def check_choice(what: str, value, valid) -> None:
     """UsageError naming ``value`` and the valid choices unless ``value`` is one of them."""
     if value not in valid:
         raise UsageError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}")
+
+
+def check_choices(what: str, values, valid) -> None:
+    """Every entry of the list ``values`` (named ``what``, plural) must be valid; the list not empty."""
+    if not values:
+        raise UsageError(f"{what} is empty; valid: {', '.join(map(str, valid))}")
+    for v in values:
+        check_choice(what[:-1] if what.endswith("s") else what, v, valid)
 
 
 def check_positive(what: str, value) -> None:
@@ -202,65 +248,28 @@ def check_heads(d_model: int, heads: int, prefix: str = "") -> None:
         raise UsageError(f"{prefix}heads={heads} does not divide {prefix}d_model={d_model}; valid heads: {valid}")
 
 
-def validate_task(t: TaskConfig) -> TaskConfig:
-    """Check a task config: name, constructions, a positive distance, a sane range."""
-    check_choice("task", t.name, TASK_NAMES)
-    if not t.constructions:
-        raise UsageError(f"task.constructions is empty; valid: {', '.join(CONSTRUCTIONS)}")
-    for c in t.constructions:
-        check_choice("construction", c, CONSTRUCTIONS)
-    check_choice("task.src_verb", t.src_verb, SRC_VERBS)
-    check_positive("task.distance", t.distance)
-    if t.max_distance is not None and t.max_distance < t.distance:
-        raise UsageError(f"task.max_distance={t.max_distance} is below task.distance={t.distance}")
-    if t.attractors is not None and t.attractors < 0:
-        raise UsageError(f"task.attractors must be >= 0 or null, got {t.attractors}")
-    if t.max_preamble < 0:
-        raise UsageError(f"task.max_preamble must be >= 0, got {t.max_preamble}")
-    return t
+# ---------------------------------------------------------------- registries
+
+class Registry(dict):
+    """Name -> spec (anything with a ``name``), in registration order; the models' and tasks' registries."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def register(self, spec):
+        """Add ``spec`` (a later spec of the same name replaces the earlier one); return it."""
+        self[spec.name] = spec
+        return spec
+
+    def lookup(self, name: str):
+        """The spec called ``name``; a UsageError listing the valid names otherwise."""
+        if name not in self:
+            raise UsageError(f"unknown {self.kind} {name!r}; valid: {', '.join(self)}")
+        return self[name]
 
 
-def validate(cfg: RunConfig) -> RunConfig:
-    """Check values a type cannot: names, ranges, and that positions cover every length used."""
-    t, m, tr, ev = cfg.task, cfg.model, cfg.train, cfg.eval
-    validate_task(t)
-    check_choice("model", m.name, MODEL_NAMES)
-    check_choice("model.positions", m.positions, POSITIONS)
-    check_choice("model.backend", m.backend, BACKENDS)
-    check_choice("model.norm", m.norm, NORMS)
-    check_choice("train.accelerator", tr.accelerator, ACCELERATORS)
-    for what in ("d_model", "layers", "heads", "d_ff", "max_len"):
-        check_positive(f"model.{what}", getattr(m, what))
-    check_heads(m.d_model, m.heads, "model.")
-    if not 0.0 <= m.dropout < 1.0:
-        raise UsageError(f"model.dropout must be in [0, 1), got {m.dropout}")
-    for what in ("batch_size", "max_steps", "val_every", "val_size"):
-        check_positive(f"train.{what}", getattr(tr, what))
-    if tr.seed < 0 or tr.seed >= 10**8:
-        raise UsageError(f"train.seed must be in [0, 100000000), got {tr.seed}")
-    if not 0.0 < tr.target_acc <= 1.0:
-        raise UsageError(f"train.target_acc must be in (0, 1], got {tr.target_acc}")
-    if tr.threads < 0:
-        raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
-    if cfg.wandb.mode is not None:
-        check_choice("wandb.mode", cfg.wandb.mode, ("online", "offline", "disabled"))
-    if not ev.distances:
-        raise UsageError("eval.distances is empty")
-    for d in ev.distances:
-        check_positive("eval.distances entry", d)
-    check_positive("eval.n_per_distance", ev.n_per_distance)
-    if m.name not in RECURRENT and m.positions == "learned":
-        from longdep.tasks.agreement import max_length
-
-        longest = max([t.max_distance or t.distance, *ev.distances])
-        need = max_length(longest, t.max_preamble)
-        if need > m.max_len:
-            raise UsageError(
-                f"distance {longest} needs sequences of {need} tokens but learned positions stop at "
-                f"model.max_len={m.max_len}; raise model.max_len or use model.positions=sinusoidal"
-            )
-    return cfg
-
+# ---------------------------------------------------------------- identity
 
 def to_dict(cfg) -> dict:
     return asdict(cfg)

@@ -22,67 +22,39 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
-import yaml
-
-from longdep.config import UsageError, load_config
-
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
-GRID_KEYS = ("description", "config", "base", "axes", "scale")
+from longdep.config import UsageError, find_yaml, merge, resource_dir
+from longdep.training.config import load_config
 
 
 @dataclass
 class Grid:
-    name: str
+    """A grid file (schema; unknown keys are errors). ``base`` and ``axes`` map dotted run-config
+    keys to values (``axes``: to lists of values); ``scale``: a cost sweep run after the cells,
+    ``{config: NAME, key: value ...}``."""
+
+    name: str = ""
     description: str = ""
     config: str = "train"
-    base: dict = field(default_factory=dict)
-    axes: dict = field(default_factory=dict)
-    scale: Optional[dict] = None  # a scaling sweep: {config: NAME, key: value ...} run after the cells
+    base: Dict[str, Any] = field(default_factory=dict)
+    axes: Dict[str, List[Any]] = field(default_factory=dict)
+    scale: Optional[Dict[str, Any]] = None
 
 
 def experiments_dir() -> Path:
-    """Grid files live in ``experiments/``; ``LONGDEP_EXPERIMENTS`` points elsewhere (tests, forks)."""
-    return Path(os.environ.get("LONGDEP_EXPERIMENTS", EXPERIMENTS_DIR))
+    """Grid files: the package's ``experiments/``, or ``$LONGDEP_EXPERIMENTS`` (tests, forks)."""
+    return resource_dir("experiments")
 
 
-def available(folder: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in Path(folder or experiments_dir()).glob("*.yaml"))
-
-
-def load_grid(name: str, folder: Path | None = None) -> Grid:
-    """Read ``experiments/<name>.yaml``; UsageError on an unknown name or a malformed file."""
-    folder = Path(folder or experiments_dir())
-    path = folder / f"{name}.yaml"
-    if not path.exists():
-        raise UsageError(f"unknown grid {name!r}; valid: {', '.join(available(folder))}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-        if isinstance(raw, dict):
-            raw = {k: ({} if v is None and k in ("base", "axes") else v) for k, v in raw.items()}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"grid file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"grid file {path} must be a mapping with keys {', '.join(GRID_KEYS)}")
-    unknown = sorted(set(raw) - set(GRID_KEYS))
-    if unknown:
-        raise UsageError(f"grid file {path}: unknown key {unknown[0]!r}; valid: {', '.join(GRID_KEYS)}")
-    grid = Grid(name=name, **raw)
-    if not isinstance(grid.base, dict) or not isinstance(grid.axes, dict):
-        raise UsageError(f"grid file {path}: 'base' and 'axes' must be mappings of key: value")
-    if grid.scale is not None and not isinstance(grid.scale, dict):
-        raise UsageError(f"grid file {path}: 'scale' must be a mapping (config: NAME, key: value ...)")
+def load_grid(name: str) -> Grid:
+    """Read ``experiments/<name>.yaml`` (or a path to a grid file); UsageError on an unknown name or a malformed file."""
+    path = find_yaml("grid", name, experiments_dir())
+    grid = merge(Grid(name=path.stem), [path])
     for key, values in grid.axes.items():
-        if not isinstance(values, list) or not values:
-            raise UsageError(f"grid file {path}: axis {key!r} must be a non-empty list, got {values!r}")
+        if not values:
+            raise UsageError(f"grid file {path}: axis {key!r} must be a non-empty list")
     return grid
-
-
-def _fmt(value) -> str:
-    if isinstance(value, list):
-        return "[" + ",".join(map(str, value)) + "]"
-    return "null" if value is None else str(value)
 
 
 def cell_configs(grid: Grid, out: Path, overrides=()) -> list:
@@ -90,12 +62,9 @@ def cell_configs(grid: Grid, out: Path, overrides=()) -> list:
     out = Path(out)
     keys = list(grid.axes)
     cells = []
-    for values in itertools.product(*grid.axes.values()):
-        items = [f"{k}={_fmt(v)}" for k, v in grid.base.items()]
-        items += [f"{k}={_fmt(v)}" for k, v in zip(keys, values)]
-        items += list(overrides)
-        items += [f"name={out.name}", f"results_dir={out.parent}"]
-        cells.append(load_config(grid.config, items))
+    for combo in itertools.product(*grid.axes.values()):
+        values = {**grid.base, **dict(zip(keys, combo)), "name": out.name, "results_dir": str(out.parent)}
+        cells.append(load_config(grid.config, overrides, values))
     return cells
 
 
@@ -233,9 +202,7 @@ def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, prog
 
 def load_launcher(launcher: str, overrides=()) -> LauncherConfig:
     """Launcher settings: ``configs/launcher/<launcher>.yaml`` when it exists, then ``launcher.*`` overrides."""
-    from longdep.config import CONFIG_DIR, merge
-
-    path = CONFIG_DIR / "launcher" / f"{launcher}.yaml"
+    path = resource_dir("configs") / "launcher" / f"{launcher}.yaml"
     return merge(LauncherConfig, [path] if path.exists() else [], overrides)
 
 
@@ -249,11 +216,11 @@ def split_overrides(overrides) -> tuple[list, list]:
 
 def scale_config(grid: Grid, out: Path):
     """The grid's scaling sweep config (validated), writing into the same results folder."""
-    from longdep.measure.scaling import load_scale_config
+    from longdep.measure.plan import load_scale_config
 
-    items = {k: v for k, v in grid.scale.items() if k != "config"}
-    overrides = [f"{k}={_fmt(v)}" for k, v in items.items()] + [f"name={out.name}", f"results_dir={out.parent}"]
-    return load_scale_config(overrides, grid.scale.get("config", "default"))
+    values = {k: v for k, v in grid.scale.items() if k != "config"}
+    values.update(name=out.name, results_dir=str(out.parent))
+    return load_scale_config((), grid.scale.get("config", "default"), values)
 
 
 def clean_stale_temp_files(out: Path) -> None:
@@ -296,7 +263,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
         else:
             _run_submitit(todo, launcher, workers, lcfg, out, progress)
     if sweep is not None:  # after the training cells, alone on the machine: timings need quiet cores
-        from longdep.measure.scaling import run_scale
+        from longdep.measure.sweep import run_scale
 
         print(f"grid {name}: scaling sweep -> {out / 'scaling.csv'}", file=stream, flush=True)
         run_scale(sweep, stream=stream)

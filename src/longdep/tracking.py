@@ -28,9 +28,13 @@ def resolve_mode(mode: str | None) -> str:
 
 
 def run_name(cfg: RunConfig) -> str:
+    """``<model>[-<attention backend>]-<task tag>-s<seed>``, e.g. ``transformer-sdpa-d32-s0``."""
+    from longdep.models import get_model
+    from longdep.tasks import get_task
+
     m = cfg.model
-    extra = "" if m.name in ("rnn", "lstm") else f"-{m.backend}"
-    return f"{m.name}{extra}-d{cfg.task.distance}-s{cfg.train.seed}"
+    extra = f"-{m.backend}" if get_model(m.name).family == "attention" else ""
+    return f"{m.name}{extra}-{get_task(cfg.task.name).run_tag(cfg.task)}-s{cfg.train.seed}"
 
 
 def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):

@@ -93,7 +93,7 @@ def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None 
     base = by_distance(baselines, keys=("heuristic",)) if baselines is not None and len(baselines) else None
 
     def draw(sub, ax, legend):
-        sns.lineplot(data=sub, x="distance", y="accuracy", hue="model", palette=style.MODEL_COLORS,
+        sns.lineplot(data=sub, x="distance", y="accuracy", hue="model", palette=style.model_colors(),
                      errorbar=("ci", 95), seed=BOOTSTRAP_SEED, marker="o", ax=ax, legend=legend)
         ax.axvline(sub["train_distance"].iloc[0], color="0.6", lw=0.8)
         ax.set_xscale("log", base=2)
@@ -120,7 +120,7 @@ def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | Non
     base = by_attractors(baselines, keys=("heuristic",)) if baselines is not None and len(baselines) else None
 
     def draw(sub, ax, legend):
-        sns.pointplot(data=sub, x="attractor_bin", y="accuracy", hue="model", palette=style.MODEL_COLORS,
+        sns.pointplot(data=sub, x="attractor_bin", y="accuracy", hue="model", palette=style.model_colors(),
                       errorbar=("ci", 95), seed=BOOTSTRAP_SEED, markersize=4, linewidth=1.2, ax=ax, legend=legend,
                       order=ATTRACTOR_LABELS)
 
@@ -140,7 +140,7 @@ def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") 
     df["steps"] = df[criterion].fillna(df["max_steps"]).astype(float)
     df = style.display(df)
     fig, ax = plt.subplots(figsize=(7.0, 3.8))
-    sns.lineplot(data=df, x="train_distance", y="steps", hue="model", palette=style.MODEL_COLORS,
+    sns.lineplot(data=df, x="train_distance", y="steps", hue="model", palette=style.model_colors(),
                  errorbar=("ci", 95), seed=BOOTSTRAP_SEED, marker="o", ax=ax)
     missed = df[~df["reached"]]
     if len(missed):
@@ -170,7 +170,7 @@ def _legend_outside(fig, axes) -> None:
                loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
-def summary_table(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+def accuracy_summary(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per model and training distance: accuracy at the training distance and beyond, steps-to-criterion."""
     d = by_distance(acc)
     at = d[d["distance"] == d["train_distance"]].groupby(["model", "train_distance"])["accuracy"].mean()
@@ -180,7 +180,7 @@ def summary_table(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         steps = runs.groupby(["model", "train_distance"])[["steps_to_95", "steps_to_99", "steps"]].mean()
         table = table.join(steps)
     table = table.reset_index()
-    table["model"] = pd.Categorical(table["model"], [m for m in style.MODEL_ORDER if m in set(table["model"])])
+    table["model"] = pd.Categorical(table["model"], [m for m in style.model_order() if m in set(table["model"])])
     return table.sort_values(["model", "train_distance"]).reset_index(drop=True)
 
 

@@ -19,73 +19,10 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from longdep.analysis import style
+from longdep.measure.summary import fit_slope, speedups
 
-FIT_LARGEST = 3
-SERIES = ("model", "backend", "device", "threads", "batch")
 PANELS = {"explicit": "explicit attention", "sdpa": "SDPA attention"}
-RECURRENT_BACKEND = "recurrent"
-BACKEND_MARKERS = {"explicit": "o", "sdpa": "s", RECURRENT_BACKEND: "^"}
-
-
-def fit_slope(df: pd.DataFrame, y=("peak_mem_bytes", "step_time_s"), x: str = "seq_len", by=SERIES,
-              largest: int = FIT_LARGEST) -> pd.DataFrame:
-    """Least-squares slope of log(y) on log(x) over the ``largest`` lengths with status ok, per group.
-
-    Returns one row per group: the ``by`` columns, ``<y>_slope`` for each y, ``n_points``, ``min_len``,
-    ``max_len``; groups with fewer than 2 ok lengths are left out.
-    """
-    ys = [y] if isinstance(y, str) else list(y)
-    by = list(by)
-    ok = df[df["status"] == "ok"] if "status" in df else df
-    rows = []
-    for key, g in ok.groupby(by, sort=False):
-        g = g.sort_values(x).drop_duplicates(x, keep="last").tail(largest)
-        if len(g) < 2:
-            continue
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        lx = np.log(g[x].to_numpy(float))
-        for col in ys:
-            vals = g[col].to_numpy(float)
-            row[f"{col}_slope"] = float(np.polyfit(lx, np.log(vals), 1)[0]) if np.all(vals > 0) else float("nan")
-        row.update(n_points=len(g), min_len=int(g[x].min()), max_len=int(g[x].max()))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*by, *(f"{c}_slope" for c in ys), "n_points", "min_len", "max_len"])
-
-
-def speedups(df: pd.DataFrame) -> pd.DataFrame:
-    """Speed-up of every ok row over the same point at 1 CPU thread, ``t(1 thread) / t(row)``.
-
-    Columns: model, backend, batch, seq_len, setting (``cpu x T`` or ``cuda``), device, threads,
-    speedup, sequential_steps.
-    """
-    ok = df[df["status"] == "ok"]
-    keys = ["model", "backend", "batch", "seq_len", "d_model", "layers"]
-    single = (ok["device"] == "cpu") & (ok["threads"] == 1)
-    m = ok[~single].merge(ok[single][keys + ["step_time_s"]], on=keys, suffixes=("", "_1"))
-    m["speedup"] = m["step_time_s_1"] / m["step_time_s"]
-    m["setting"] = np.where(m["device"] == "cpu", "cpu x" + m["threads"].astype(str), m["device"])
-    return m[keys[:4] + ["setting", "device", "threads", "speedup", "sequential_steps"]].reset_index(drop=True)
-
-
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per series: memory and time slopes, and step time and fraction of peak at the largest ok N."""
-    slopes = fit_slope(df)
-    if not len(slopes):
-        return slopes
-    ok = df[df["status"] == "ok"]
-    last = ok.sort_values("seq_len").groupby(list(SERIES), as_index=False).tail(1)
-    last = last[[*SERIES, "seq_len", "step_time_s", "peak_mem_bytes", "peak_fraction"]]
-    out = slopes.merge(last, on=list(SERIES))
-    out["peak_mem_mb"] = out.pop("peak_mem_bytes") / 1e6
-    out = out.rename(columns={"peak_mem_bytes_slope": "mem_slope", "step_time_s_slope": "time_slope",
-                              "seq_len": "largest_n"})
-    order = {m: i for i, m in enumerate(style.MODEL_ORDER)}
-    out = out.sort_values(["device", "threads", "model", "backend"],
-                          key=lambda col: col.map(order) if col.name == "model" else col)
-    cols = [*SERIES, "min_len", "max_len", "mem_slope", "time_slope", "largest_n", "step_time_s", "peak_mem_mb",
-            "peak_fraction"]
-    return out[cols].round({"mem_slope": 2, "time_slope": 2, "step_time_s": 4, "peak_mem_mb": 1,
-                            "peak_fraction": 3}).reset_index(drop=True)
+BACKEND_MARKERS = {"explicit": "o", "sdpa": "s", "recurrent": "^", "scan": "v"}  # backend labels
 
 
 def settings(df: pd.DataFrame, every_thread_count: bool = True) -> list[tuple[str, int]]:
@@ -98,9 +35,15 @@ def settings(df: pd.DataFrame, every_thread_count: bool = True) -> list[tuple[st
     return out
 
 
+def _own_backend(backend) -> bool:
+    """A model without an attention backend (its label is its family): drawn in every panel."""
+    return backend not in PANELS
+
+
 def _ordered_series(sub: pd.DataFrame):
-    for model in style.MODEL_ORDER:
-        for backend in (RECURRENT_BACKEND, "explicit", "sdpa"):
+    for model in style.model_order():
+        own = sorted(b for b in set(sub[sub["model"] == model]["backend"]) if _own_backend(b))
+        for backend in (*own, "explicit", "sdpa"):
             g = sub[(sub["model"] == model) & (sub["backend"] == backend)]
             if len(g):
                 yield model, backend, g.sort_values("seq_len")
@@ -129,10 +72,10 @@ def _loglog_panels(df: pd.DataFrame, measured: str, predicted, ylabel: str, slop
         slopes = fit_slope(sub, y=measured)
         for c, backend in enumerate(backends):
             ax = axes[r][c]
-            panel = sub[sub["backend"].isin([backend, RECURRENT_BACKEND])]
+            panel = sub[(sub["backend"] == backend) | sub["backend"].map(_own_backend)]
             for model, be, g in _ordered_series(panel):
-                name = style.MODEL_NAMES[model]
-                color = style.MODEL_COLORS[name]
+                name = style.model_name(model)
+                color = style.model_color(model)
                 s = slopes[(slopes["model"] == model) & (slopes["backend"] == be)]
                 label = name + (f" (slope {s[slope_col].iloc[0]:.2f})" if len(s) else "")
                 ax.plot(g["seq_len"], g[measured], marker=BACKEND_MARKERS.get(be, "o"), color=color, label=label)
@@ -152,7 +95,7 @@ def _loglog_panels(df: pd.DataFrame, measured: str, predicted, ylabel: str, slop
             handles, labels = ax.get_legend_handles_labels()
             handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=1.0))
             labels.append(predicted_label)
-            if walls["backend"].isin([backend, RECURRENT_BACKEND]).any():
+            if ((walls["backend"] == backend) | walls["backend"].map(_own_backend)).any():
                 handles.append(Line2D([], [], color="grey", marker="x", markeredgewidth=2, linestyle="none"))
                 labels.append("over budget (" + "/".join(sorted(set(walls["status"]))) + "), at its prediction")
             ax.legend(handles, labels, fontsize=7, loc="upper left")
@@ -198,10 +141,10 @@ def plot_speedup(df: pd.DataFrame) -> plt.Figure:
     for ax, setting in zip(axes[0], names):
         sub = sp[sp["setting"] == setting]
         for model, backend, g in _ordered_series(sub):
-            name = style.MODEL_NAMES[model]
-            label = name if backend == RECURRENT_BACKEND else f"{name}, {backend}"
+            name = style.model_name(model)
+            label = name if _own_backend(backend) else f"{name}, {backend}"
             ax.plot(g["seq_len"], g["speedup"], marker=BACKEND_MARKERS.get(backend, "o"),
-                    linestyle="-" if backend != "sdpa" else ":", color=style.MODEL_COLORS[name], label=label)
+                    linestyle="-" if backend != "sdpa" else ":", color=style.model_color(model), label=label)
         ax.axhline(1.0, color="grey", linewidth=0.8)
         if setting.startswith("cpu"):
             ideal = int(sub["threads"].iloc[0])

@@ -1,4 +1,5 @@
-"""One place for how figures look: model order, display names, colours."""
+"""One place for how figures look: model order, display names and colours come from the model
+registry (:data:`longdep.models.MODELS`); baselines' names and line styles are set here."""
 from __future__ import annotations
 
 import sys
@@ -10,16 +11,31 @@ if "ipykernel" not in sys.modules:  # headless and file-only everywhere but in a
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-MODEL_ORDER = ["rnn", "lstm", "single_head", "multi_head", "transformer"]
-MODEL_NAMES = {
-    "rnn": "Elman RNN",
-    "lstm": "LSTM",
-    "single_head": "single-head attn",
-    "multi_head": "multi-head attn",
-    "transformer": "transformer",
-}
-_palette = sns.color_palette("colorblind", len(MODEL_ORDER))
-MODEL_COLORS = {MODEL_NAMES[m]: _palette[i] for i, m in enumerate(MODEL_ORDER)}
+from longdep.config import UsageError  # noqa: E402
+from longdep.models import MODELS  # noqa: E402
+
+
+def model_order() -> list[str]:
+    """Registered models, in ladder order."""
+    return list(MODELS)
+
+
+def model_name(model: str) -> str:
+    """A model's display name; a UsageError for a model the registry does not know."""
+    if model not in MODELS:
+        raise UsageError(f"results hold model {model!r}, which is not registered (valid: {', '.join(MODELS)}); "
+                         "name the module that registers it in LONGDEP_PLUGINS")
+    return MODELS[model].display
+
+
+def model_colors() -> dict:
+    """Display name -> colour, for seaborn's ``palette``."""
+    return {spec.display: spec.color for spec in MODELS.values()}
+
+
+def model_color(model: str) -> str:
+    return MODELS[model].color if model in MODELS else model_name(model)
+
 BASELINE_NAMES = {"majority": "majority label", "first_noun": "first noun", "nearest_noun": "nearest noun"}
 BASELINE_STYLES = {"majority": ":", "first_noun": "-.", "nearest_noun": "--"}
 
@@ -30,10 +46,15 @@ def apply() -> None:
 
 
 def display(df, column: str = "model"):
-    """Copy of ``df`` with model names for display, ordered like the ladder."""
+    """Copy of ``df`` with model names for display, ordered like the ladder (an unregistered model
+    in the data is an error, never a silently missing line)."""
     df = df.copy()
-    present = [m for m in MODEL_ORDER if m in set(df[column])]
-    df[column] = df[column].map(MODEL_NAMES).astype("category").cat.set_categories([MODEL_NAMES[m] for m in present])
+    seen = set(df[column])
+    for model in seen:
+        model_name(model)
+    present = [m for m in model_order() if m in seen]
+    names = {m: model_name(m) for m in present}
+    df[column] = df[column].map(names).astype("category").cat.set_categories([names[m] for m in present])
     return df
 
 

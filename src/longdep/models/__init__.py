@@ -1,8 +1,7 @@
-"""The model ladder: one registry from short names to builders.
+"""The model ladder and its registry: :data:`MODELS` is the only list of models.
 
 Every model maps tokens (B, N) int64 (0 = right padding) to logits (B, N, n_out), one per
-position, causally: the output at t depends only on tokens[:, :t+1]. Rungs, each adding one idea
-(see ``/work/shared/LECTURE.md``):
+position, causally: the output at t depends only on tokens[:, :t+1]. Rungs, each adding one idea:
 
     rnn          Elman RNN, h_t = tanh(W h_{t-1} + U x_t + b)          (recurrent.py)
     lstm         LSTM                                                   (recurrent.py)
@@ -10,7 +9,11 @@ position, causally: the output at t depends only on tokens[:, :t+1]. Rungs, each
     multi_head   the same with h heads and an output projection         (attention.py)
     transformer  scaled multi-head attention, Add & Norm, FFN, Add & Norm (attention.py)
 
-Usage::
+Each entry is a :class:`ModelSpec`: builder, family, display name and colour, analytic cost model.
+Config validation, figures, the cost sweep, run names and tracking all ask the registry. Adding a
+model: one file defining the module and a ``SPECS`` list, and its module path in :data:`_BUILTIN`.
+Models of your own, outside longdep, register from a module named in ``LONGDEP_PLUGINS``
+(comma-separated module paths, imported when this package is).
 
     from longdep.config import ModelConfig
     from longdep.models import build_model, count_parameters
@@ -18,32 +21,39 @@ Usage::
 """
 from __future__ import annotations
 
-from functools import partial
-from typing import Callable
+import os
+from importlib import import_module
 
 from torch import nn
 
-from longdep.config import UsageError
-from longdep.models.attention import AttentionModel, CausalSelfAttention, MinimalBlock, TransformerBlock
+from longdep.config import ModelConfig, Registry, UsageError, check_choice, check_heads, check_positive
+from longdep.models.attention import BACKENDS, NORMS, POSITIONS, AttentionModel, CausalSelfAttention, TransformerBlock
+from longdep.models.base import FAMILIES, LayerCost, ModelSpec
 from longdep.models.recurrent import RecurrentModel
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "rnn": partial(RecurrentModel.from_config, cell="rnn"),
-    "lstm": partial(RecurrentModel.from_config, cell="lstm"),
-    "single_head": partial(AttentionModel.from_config, block="single_head"),
-    "multi_head": partial(AttentionModel.from_config, block="multi_head"),
-    "transformer": partial(AttentionModel.from_config, block="transformer"),
-}
+_BUILTIN = ("longdep.models.recurrent", "longdep.models.attention")  # modules with a SPECS list
+MODELS: Registry = Registry("model")  # name -> ModelSpec, in ladder order
+register_model = MODELS.register
+get_model = MODELS.lookup  # a UsageError listing the valid names for an unknown one
 
 
-def build_model(cfg, vocab_size: int, n_out: int) -> nn.Module:
-    """Build ``cfg.name`` (a :class:`longdep.config.ModelConfig`) for ``vocab_size`` tokens and ``n_out`` logits.
+def validate_model(cfg: ModelConfig, prefix: str = "model.") -> ModelConfig:
+    """Check a model config's values (a one-line UsageError); return it."""
+    get_model(cfg.name)
+    check_choice(f"{prefix}positions", cfg.positions, POSITIONS)
+    check_choice(f"{prefix}backend", cfg.backend, BACKENDS)
+    check_choice(f"{prefix}norm", cfg.norm, NORMS)
+    for what in ("d_model", "layers", "heads", "d_ff", "max_len"):
+        check_positive(f"{prefix}{what}", getattr(cfg, what))
+    check_heads(cfg.d_model, cfg.heads, prefix)
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise UsageError(f"{prefix}dropout must be in [0, 1), got {cfg.dropout}")
+    return cfg
 
-    Raises :class:`longdep.config.UsageError` (a ValueError) naming the valid models for an unknown name.
-    """
-    if cfg.name not in MODELS:
-        raise UsageError(f"unknown model {cfg.name!r}; valid: {', '.join(MODELS)}")
-    return MODELS[cfg.name](cfg, vocab_size, n_out)
+
+def build_model(cfg: ModelConfig, vocab_size: int, n_out: int) -> nn.Module:
+    """Build ``cfg.name`` for ``vocab_size`` tokens and ``n_out`` logits (UsageError for an unknown name)."""
+    return get_model(cfg.name).build(cfg, vocab_size, n_out)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -51,7 +61,21 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _load(modules) -> None:
+    for name in modules:
+        try:
+            module = import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"cannot import model module {name!r} (LONGDEP_PLUGINS): {exc}") from None
+        for spec in getattr(module, "SPECS", []):
+            register_model(spec)
+
+
+_load(_BUILTIN)
+_load([m.strip() for m in os.environ.get("LONGDEP_PLUGINS", "").split(",") if m.strip()])
+
 __all__ = [
-    "MODELS", "build_model", "count_parameters",
-    "RecurrentModel", "AttentionModel", "CausalSelfAttention", "MinimalBlock", "TransformerBlock",
+    "BACKENDS", "FAMILIES", "MODELS", "NORMS", "POSITIONS", "LayerCost", "ModelSpec",
+    "build_model", "count_parameters", "get_model", "register_model", "validate_model",
+    "AttentionModel", "CausalSelfAttention", "RecurrentModel", "TransformerBlock",
 ]

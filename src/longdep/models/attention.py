@@ -32,22 +32,20 @@ padding, so fused flash / memory-efficient kernels can run; a boolean mask other
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from longdep.config import check_choice
+from longdep.models.base import LayerCost, ModelSpec
+
 BACKENDS = ("explicit", "sdpa")
 POSITIONS = ("sinusoidal", "learned")
 NORMS = ("post", "pre")
 BLOCKS = ("single_head", "multi_head", "transformer")
-
-
-def _check(what: str, value, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
-
 
 def attention_mask(tokens: torch.Tensor) -> Optional[torch.Tensor]:
     """Boolean mask (B, 1, N, N), True = may attend, for right-padded ``tokens`` (B, N); None if no padding.
@@ -81,7 +79,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, heads: int = 1, *, scale: bool = True, backend: str = "sdpa",
                  out_proj: bool = True, bias: bool = True, dropout: float = 0.0):
         super().__init__()
-        _check("backend", backend, BACKENDS)
+        check_choice("backend", backend, BACKENDS)
         if d_model % heads:
             raise ValueError(f"heads={heads} does not divide d_model={d_model}")
         self.heads, self.backend, self.dropout = heads, backend, dropout
@@ -144,7 +142,7 @@ class TransformerBlock(nn.Module):
     def __init__(self, d_model: int, heads: int, d_ff: int, *, backend: str = "sdpa",
                  dropout: float = 0.0, norm: str = "post"):
         super().__init__()
-        _check("norm", norm, NORMS)
+        check_choice("norm", norm, NORMS)
         self.norm_first = norm == "pre"
         self.self_attn = CausalSelfAttention(d_model, heads, scale=True, backend=backend,
                                              out_proj=True, bias=True, dropout=dropout)
@@ -186,7 +184,7 @@ class Positions(nn.Module):
 
     def __init__(self, kind: str, d_model: int, max_len: int):
         super().__init__()
-        _check("positions", kind, POSITIONS)
+        check_choice("positions", kind, POSITIONS)
         self.kind, self.d_model, self.max_len = kind, d_model, max_len
         self.table = nn.Embedding(max_len, d_model) if kind == "learned" else None
 
@@ -216,7 +214,7 @@ class AttentionModel(nn.Module):
     @classmethod
     def from_config(cls, cfg, vocab_size: int, n_out: int, block: str) -> "AttentionModel":
         """Build the ``block`` rung (single_head | multi_head | transformer) from a ModelConfig."""
-        _check("attention model", block, BLOCKS)
+        check_choice("attention model", block, BLOCKS)
         d, L = cfg.d_model, cfg.layers
         if block == "transformer":
             blocks = [TransformerBlock(d, cfg.heads, cfg.d_ff, backend=cfg.backend, dropout=cfg.dropout,
@@ -228,10 +226,6 @@ class AttentionModel(nn.Module):
         final_norm = block == "transformer" and cfg.norm == "pre"
         return cls(vocab_size, n_out, d, blocks, cfg.positions, cfg.max_len, final_norm)
 
-    def attention_modules(self) -> list[CausalSelfAttention]:
-        """One per block, in order (set ``keep_weights`` on them to inspect attention)."""
-        return [b.self_attn for b in self.blocks]
-
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, N) int64, 0 = right padding -> logits (B, N, n_out), causal."""
         x = self.embed(tokens)  # (B, N, d)
@@ -240,3 +234,40 @@ class AttentionModel(nn.Module):
         for block in self.blocks:
             x = block(x, mask)  # (B, N, d)
         return self.head(self.norm(x))  # (B, N, n_out)
+
+
+# ---------------------------------------------------------------- cost model and registry entries
+
+# Floats per token each block keeps for backward: block input, q/k/v, attention output (+ its
+# projection), FFN hidden before and after ReLU; the transformer adds two LayerNorm inputs and outputs.
+_SAVED = {"single_head": (5, 2), "multi_head": (6, 2), "transformer": (9, 2)}  # (x d_model, x d_ff)
+# Explicit attention holds every layer's scores for backward plus ~2 more score-sized tensors while
+# one layer's softmax is differentiated (measured: ~3x for one layer); see measure.cost.
+
+
+def layer_cost(cfg, batch: int, seq_len: int, block: str) -> LayerCost:
+    """One block's training-step cost: QKV (+ output) projections, QK^T and AV over all heads (the
+    full N x N for ``explicit``, which computes every score and then masks; the lower triangle
+    N(N+1)/2 for ``sdpa``, whose causal kernel skips the masked half), and the FFN d -> d_ff -> d."""
+    B, N, d, f = batch, seq_len, cfg.d_model, cfg.d_ff
+    heads = 1 if block == "single_head" else cfg.heads
+    proj = 6 * B * N * d * d + (2 * B * N * d * d if block != "single_head" else 0)
+    attend = 2 * (2 * B * N * N * d)
+    if cfg.backend == "sdpa":
+        attend = attend * (N + 1) // (2 * N)
+    per_d, per_f = _SAVED[block]
+    return LayerCost(flops=proj + attend + 4 * B * N * d * f, activation_floats=per_d * d + per_f * f,
+                     score_elems=B * heads * N * N, scores_held=cfg.backend == "explicit",
+                     sequential_steps=1, heads=heads)
+
+
+def _spec(block: str, display: str, color: str) -> ModelSpec:
+    return ModelSpec(name=block, build=partial(AttentionModel.from_config, block=block), family="attention",
+                     display=display, color=color, cost=partial(layer_cost, block=block))
+
+
+SPECS = [
+    _spec("single_head", "single-head attn", "#029e73"),
+    _spec("multi_head", "multi-head attn", "#d55e00"),
+    _spec("transformer", "transformer", "#cc78bc"),
+]

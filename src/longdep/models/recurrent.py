@@ -24,8 +24,12 @@ is the same computation at any N.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
+
+from longdep.models.base import LayerCost, ModelSpec
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
 MAX_STEPS_PER_CALL = 65_535  # cuDNN's limit on time steps in one fused RNN call
@@ -89,3 +93,26 @@ class RecurrentModel(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, N) int64 -> logits (B, N, n_out); position t sees tokens[:, :t+1] only."""
         return self.head(self.hidden_states(tokens))  # (B, N, n_out)
+
+
+# ---------------------------------------------------------------- cost model and registry entries
+
+# Floats per token a layer keeps for backward. rnn: input, previous state, new state. lstm: input,
+# previous h and c, the 4d gate pre-activations of both matmuls and the 4d gate outputs, c, tanh(c), h.
+_SAVED = {"rnn": 3, "lstm": 18}
+_MATMULS = {"rnn": 4, "lstm": 16}  # FLOPs per B*N*d^2: input + hidden matmuls (x4 gates for the LSTM)
+
+
+def layer_cost(cfg, batch: int, seq_len: int, cell: str) -> LayerCost:
+    """One layer's cost: N dependent steps, each a matmul of the input and one of the state."""
+    d = cfg.d_model
+    return LayerCost(flops=_MATMULS[cell] * batch * seq_len * d * d, activation_floats=_SAVED[cell] * d,
+                     sequential_steps=seq_len)
+
+
+def _spec(cell: str, display: str, color: str) -> ModelSpec:
+    return ModelSpec(name=cell, build=partial(RecurrentModel.from_config, cell=cell), family="recurrent",
+                     display=display, color=color, cost=partial(layer_cost, cell=cell))
+
+
+SPECS = [_spec("rnn", "Elman RNN", "#0173b2"), _spec("lstm", "LSTM", "#de8f05")]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from longdep.tasks.agreement import TAGS
+from longdep.tasks.grammar import TAGS
 
 HEURISTICS = ("majority", "first_noun", "nearest_noun")
 

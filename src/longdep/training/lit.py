@@ -1,8 +1,9 @@
-"""Lightning wrappers: the agreement data module and the classifier module around any ladder model.
+"""Lightning wrappers, task-agnostic: a data module over any registered task and a classifier
+module around any registered model.
 
-The model sees the sentence prefix up to (not including) the main verb and is read out at the
-last prefix position (``verb_index - 1``): a 2-way (sg/pl) classification from per-position
-logits, so the same model could serve language modelling unchanged.
+The model sees each sentence up to its query position (``meta["query_index"]``; for agreement the
+last token before the main verb) and is read out there: a classification over the task's labels
+from per-position logits, so the same model could serve language modelling unchanged.
 
 Training data is a fixed, seeded stream (``max_steps * batch_size`` examples, cycled if needed);
 validation is a seeded held-out set from a disjoint seed range. Validation runs every
@@ -19,26 +20,26 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from longdep.config import RunConfig, TaskConfig
 from longdep.models import build_model
-from longdep.tasks.agreement import LABELS, VOCAB, generate, split_seed
+from longdep.tasks import get_task, split_seed
 
 CRITERIA = (0.95, 0.99)
 MAX_TRAIN_EXAMPLES = 200_000
 
 
-def prefix_batch(tokens: np.ndarray, labels: np.ndarray, verb_index: np.ndarray):
-    """Crop sentences to their prefix before the verb: (tokens (B, N), query (B,), labels (B,))."""
-    n = int(verb_index.max())
+def prefix_batch(tokens: np.ndarray, labels: np.ndarray, query_index: np.ndarray):
+    """Crop sentences to what the model may see: (tokens (B, N), query (B,), labels (B,)), where
+    N = max(query) + 1 and every position after an example's query is padding (0)."""
+    n = int(query_index.max()) + 1
     x = tokens[:, :n].copy()
-    x[np.arange(n)[None, :] >= verb_index[:, None]] = 0  # pad everything from the verb on
-    return (torch.from_numpy(x).long(), torch.from_numpy(verb_index - 1).long(),
-            torch.from_numpy(labels).long())
+    x[np.arange(n)[None, :] > query_index[:, None]] = 0
+    return (torch.from_numpy(x).long(), torch.from_numpy(query_index).long(), torch.from_numpy(labels).long())
 
 
 class _Batches(IterableDataset):
     """Yields pre-made batches from arrays, cycling; each epoch reshuffles with a seeded RNG."""
 
-    def __init__(self, tokens, labels, verb_index, batch_size: int, seed: int):
-        self.tokens, self.labels, self.verb_index = tokens, labels, verb_index
+    def __init__(self, tokens, labels, query_index, batch_size: int, seed: int):
+        self.tokens, self.labels, self.query_index = tokens, labels, query_index
         self.batch_size, self.seed = batch_size, seed
 
     def __iter__(self):
@@ -48,25 +49,26 @@ class _Batches(IterableDataset):
             order = rng.permutation(n)
             for start in range(0, n - self.batch_size + 1, self.batch_size):
                 idx = order[start:start + self.batch_size]
-                yield prefix_batch(self.tokens[idx], self.labels[idx], self.verb_index[idx])
+                yield prefix_batch(self.tokens[idx], self.labels[idx], self.query_index[idx])
 
 
-class AgreementData(L.LightningDataModule):
+class TaskData(L.LightningDataModule):
     """Seeded train / val streams for one task config (test sets are built by the evaluator)."""
 
     def __init__(self, task: TaskConfig, seed: int, batch_size: int, steps: int, val_size: int):
         super().__init__()
         self.task, self.seed, self.batch_size = task, seed, batch_size
+        self.generate = get_task(task.name).generate
         self.n_train = min(MAX_TRAIN_EXAMPLES, max(steps * batch_size, 4 * batch_size))
         self.val_size = val_size
 
     def setup(self, stage=None):
         if hasattr(self, "train_arrays"):
             return
-        tok, lab, meta = generate(split_seed("train", self.seed), self.n_train, self.task)
-        self.train_arrays = (tok, lab, meta["verb_index"])
-        tok, lab, meta = generate(split_seed("val", self.seed), self.val_size, self.task)
-        self.val_arrays = (tok, lab, meta["verb_index"])
+        tok, lab, meta = self.generate(split_seed("train", self.seed), self.n_train, self.task)
+        self.train_arrays = (tok, lab, meta["query_index"])
+        tok, lab, meta = self.generate(split_seed("val", self.seed), self.val_size, self.task)
+        self.val_arrays = (tok, lab, meta["query_index"])
 
     def train_dataloader(self):
         rank = self.trainer.global_rank if self.trainer is not None else 0  # DDP: each rank its own order
@@ -79,13 +81,14 @@ class AgreementData(L.LightningDataModule):
         return DataLoader(batches, batch_size=None)
 
 
-class AgreementModule(L.LightningModule):
-    """A ladder model trained as a sg/pl classifier at the query position."""
+class ClassifierModule(L.LightningModule):
+    """A ladder model trained as a classifier over the task's labels at the query position."""
 
     def __init__(self, cfg: RunConfig):
         super().__init__()
         self.cfg = cfg
-        self.model = build_model(cfg.model, vocab_size=len(VOCAB), n_out=len(LABELS))
+        spec = get_task(cfg.task.name)
+        self.model = build_model(cfg.model, vocab_size=len(spec.vocab), n_out=len(spec.labels))
         self.steps_to = {c: None for c in CRITERIA}
         self.val_history: list[tuple[int, float]] = []
         self._correct = self._seen = 0
@@ -93,13 +96,13 @@ class AgreementModule(L.LightningModule):
         self.train_device_name: str | None = None  # the module back to the CPU after fit)
 
     def on_train_start(self):
-        from longdep.analysis.records import device_name
+        from longdep.records import device_name
 
         self.train_device, self.train_device_name = str(self.device), device_name(self.device)
 
     def forward(self, tokens: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        logits = self.model(tokens)  # (B, N, 2)
-        return logits[torch.arange(len(query), device=logits.device), query]  # (B, 2)
+        logits = self.model(tokens)  # (B, N, n_labels)
+        return logits[torch.arange(len(query), device=logits.device), query]  # (B, n_labels)
 
     def training_step(self, batch, _):
         tokens, query, labels = batch

@@ -3,15 +3,16 @@
     longdep train model.name=lstm task.distance=64 train.max_steps=1500
 
 writes (appending, atomically, idempotently per run id):
-- ``results/<name>/accuracy.csv``: one row per (run, test distance, attractors) with ``run_id,
-  model, seed, train_distance, distance, attractors, n, correct, accuracy`` and the model options;
-- ``results/<name>/baselines.csv``: the heuristics (majority, first noun, nearest noun) on the
-  same test set;
+- ``results/<name>/accuracy.csv``: one row per (run, test slice) with ``run_id, model, seed``, the
+  task's run columns (``train_distance``), the model options, the task's slice columns
+  (``distance, attractors``) and ``n, correct, accuracy``;
+- ``results/<name>/baselines.csv``: the task's heuristic baselines on the same test set;
 - ``results/<name>/runs/<run_id>.json``: config, config hash, commit, library versions,
   hardware, wall time, steps-to-criterion and the validation curve.
 
-The test set is fixed: the same seeded examples for every model and training seed, at every
-distance in ``eval.distances`` (so it includes distances beyond the training distance).
+The test set is fixed (the task's ``test_sets``): the same seeded examples for every model and
+training seed, at every distance in ``eval.distances`` (so it includes distances beyond the
+training distance). Nothing here is specific to a task or a model: both come from their registries.
 """
 from __future__ import annotations
 
@@ -26,12 +27,10 @@ import pandas as pd
 import torch
 
 from longdep import tracking
-from longdep.analysis.records import append_rows, environment, write_json
-from longdep.config import RunConfig, config_hash, to_dict
-from longdep.tasks.agreement import generate, split_seed
-from longdep.tasks.baselines import baseline_records
-
-TEST_SEED_BASE = 7  # test sets are shared by all runs: the seed depends on the distance only
+from longdep.config import RunConfig, config_hash, results_folder, to_dict
+from longdep.models import get_model
+from longdep.records import append_rows, environment, write_json
+from longdep.tasks import get_task
 
 
 def run_id(cfg: RunConfig) -> str:
@@ -41,11 +40,12 @@ def run_id(cfg: RunConfig) -> str:
         d.pop(k)
     for k in ("progress", "threads", "accelerator", "devices"):  # where it runs, not what it computes
         d["train"].pop(k)
-    return f"{cfg.model.name}-d{cfg.task.distance}-s{cfg.train.seed}-{config_hash(d)}"
+    tag = get_task(cfg.task.name).run_tag(cfg.task)
+    return f"{cfg.model.name}-{tag}-s{cfg.train.seed}-{config_hash(d)}"
 
 
 def results_dir(cfg: RunConfig) -> Path:
-    return Path(cfg.results_dir) / cfg.name
+    return results_folder(cfg.results_dir, cfg.name)
 
 
 def quiet_lightning() -> None:
@@ -62,52 +62,43 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", category=PossibleUserWarning)
 
 
-def test_set(cfg: RunConfig):
-    """The fixed test set: ``eval.n_per_distance`` examples at each of ``eval.distances``."""
-    parts = []
-    for d in cfg.eval.distances:
-        task = dataclasses.replace(cfg.task, distance=d, max_distance=None)
-        parts.append((d, generate(split_seed("test", TEST_SEED_BASE * 1000 + d), cfg.eval.n_per_distance, task)))
-    return parts
-
-
 @torch.no_grad()
 def evaluate(module, cfg: RunConfig) -> pd.DataFrame:
-    """Per-example correctness on the test set, as one DataFrame (distance, attractors, correct)."""
+    """Per-example correctness on the task's test set: one DataFrame with its slice columns and ``correct``."""
     from longdep.training.lit import prefix_batch
 
+    spec = get_task(cfg.task.name)
     module.eval()
     device = next(module.parameters()).device
     frames = []
-    for _, (tok, lab, meta) in test_set(cfg):
+    for tok, lab, meta in spec.test_sets(cfg.task, cfg.eval):
         bs = cfg.eval.batch_size
         correct = []
         for i in range(0, len(lab), bs):
-            x, q, y = prefix_batch(tok[i:i + bs], lab[i:i + bs], meta["verb_index"][i:i + bs])
+            x, q, y = prefix_batch(tok[i:i + bs], lab[i:i + bs], meta["query_index"][i:i + bs])
             pred = module(x.to(device), q.to(device)).argmax(-1).cpu()
             correct.append((pred == y).numpy())
-        frames.append(pd.DataFrame({"distance": meta["distance"], "attractors": meta["attractors"],
+        frames.append(pd.DataFrame({**{c: meta[c] for c in spec.slices},
                                     "correct": np.concatenate(correct).astype(int)}))
     return pd.concat(frames, ignore_index=True)
 
 
 def tidy_accuracy(per_example: pd.DataFrame, cfg: RunConfig, rid: str) -> pd.DataFrame:
-    rows = (per_example.groupby(["distance", "attractors"], as_index=False)
+    slices = list(get_task(cfg.task.name).slices)
+    rows = (per_example.groupby(slices, as_index=False)
             .agg(n=("correct", "size"), correct=("correct", "sum")))
     rows["accuracy"] = rows["correct"] / rows["n"]
     m = cfg.model
-    backend = m.backend if m.name not in ("rnn", "lstm") else "-"
-    ident = {"run_id": rid, "model": m.name, "seed": cfg.train.seed, "train_distance": cfg.task.distance,
-             "backend": backend, "positions": m.positions, "norm": m.norm}
-    return pd.DataFrame({**ident, **rows.to_dict("list")})[[*ident, "distance", "attractors", "n", "correct", "accuracy"]]
+    ident = {"run_id": rid, "model": m.name, "seed": cfg.train.seed,
+             **get_task(cfg.task.name).run_columns(cfg.task),
+             "backend": get_model(m.name).backend_label(m.backend), "positions": m.positions, "norm": m.norm}
+    return pd.DataFrame({**ident, **rows.to_dict("list")})[[*ident, *slices, "n", "correct", "accuracy"]]
 
 
 def write_baselines(cfg: RunConfig) -> pd.DataFrame:
-    """Heuristic baselines on the test set, written once per results folder and test set."""
-    frames = []
-    for _, (tok, lab, meta) in test_set(cfg):
-        frames.append(baseline_records(tok, lab, meta))
-    df = pd.concat(frames, ignore_index=True)
+    """The task's heuristic baselines on the test set, written once per results folder and test set."""
+    spec = get_task(cfg.task.name)
+    df = pd.concat([spec.baselines(*part) for part in spec.test_sets(cfg.task, cfg.eval)], ignore_index=True)
     df.insert(0, "run_id", "baselines-" + config_hash({"task": to_dict(cfg)["task"], "eval": to_dict(cfg)["eval"]}))
     append_rows(results_dir(cfg) / "baselines.csv", df)
     return df
@@ -134,7 +125,7 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     """
     import lightning as L
 
-    from longdep.training.lit import AgreementData, AgreementModule
+    from longdep.training.lit import ClassifierModule, TaskData
 
     quiet_lightning()
     if cfg.train.threads:
@@ -144,8 +135,8 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     out = results_dir(cfg)
     start = time.perf_counter()
     L.seed_everything(cfg.train.seed, verbose=False)
-    data = AgreementData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size)
-    module = AgreementModule(cfg)
+    data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size)
+    module = ClassifierModule(cfg)
     if logger is None:
         logger = tracking.make_logger(cfg, rid, out)
     trainer = make_trainer(cfg, logger=logger if logger is not None else False)

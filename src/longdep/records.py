@@ -72,7 +72,7 @@ def append_rows(path: Path, rows: pd.DataFrame, key: str = "run_id") -> None:
         write_atomic(path, rows.to_csv(index=False))
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]  # src/longdep/analysis/records.py -> the checkout
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # src/longdep/records.py -> the checkout
 _MARKER = "src/longdep/__init__.py"  # tracked in this project's repository
 
 

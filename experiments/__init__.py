@@ -1,0 +1,1 @@
+"""Experiment grids shipped with longdep (YAML, one per figure; ``longdep grid NAME``)."""

@@ -1,0 +1,76 @@
+"""Loading and checking a training run's config (:class:`longdep.config.RunConfig`).
+
+    cfg = load_config("train", ["model.name=lstm", "task.distance=64"])
+
+``configs/train.yaml`` lists the defaults (equal to the dataclasses'; a test keeps them so), the
+task's own config class comes from the task registry (``task.name``), and every value is checked
+before anything is written or trained.
+"""
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from longdep.config import (
+    RunConfig, TaskConfig, UsageError, check_choice, check_positive, find_yaml, merge, resource_dir, results_folder,
+)
+from longdep.models import get_model, validate_model
+from longdep.tasks import get_task
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def _task_name(path, overrides, values) -> str:
+    """The task a run asks for (``task.name``: overrides, then values, then the YAML file), read
+    before the schema is chosen; a broken file is reported by :func:`merge` afterwards."""
+    for item in reversed(list(overrides)):
+        if item.startswith("task.name="):
+            return item.split("=", 1)[1].strip()
+    if values and "task.name" in values:
+        return str(values["task.name"])
+    try:
+        return str(OmegaConf.select(OmegaConf.load(path), "task.name", default=TaskConfig().name))
+    except Exception:  # noqa: BLE001 -- merge() reports the file's problem in one line
+        return TaskConfig().name
+
+
+def load_config(name: str = "train", overrides=(), values=None) -> RunConfig:
+    """Load ``configs/<name>.yaml`` (or a YAML path) onto :class:`RunConfig` with the named task's
+    config class, apply ``values`` (dotted key -> value) and ``key=value`` overrides, validate."""
+    path = find_yaml("config", name, resource_dir("configs"))
+    spec = get_task(_task_name([path], overrides, values))
+    cfg = merge(RunConfig(task=spec.config()), [path], overrides, values)
+    return validate(cfg)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check values a type cannot: names, ranges, and that positions cover every length used."""
+    spec = get_task(cfg.task.name)
+    spec.validate(cfg.task)
+    validate_model(cfg.model)
+    results_folder(cfg.results_dir, cfg.name)
+    tr, ev = cfg.train, cfg.eval
+    check_choice("train.accelerator", tr.accelerator, ACCELERATORS)
+    for what in ("batch_size", "max_steps", "val_every", "val_size"):
+        check_positive(f"train.{what}", getattr(tr, what))
+    if tr.seed < 0 or tr.seed >= 10**8:
+        raise UsageError(f"train.seed must be in [0, 100000000), got {tr.seed}")
+    if not 0.0 < tr.target_acc <= 1.0:
+        raise UsageError(f"train.target_acc must be in (0, 1], got {tr.target_acc}")
+    if tr.threads < 0:
+        raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
+    if cfg.wandb.mode is not None:
+        check_choice("wandb.mode", cfg.wandb.mode, WANDB_MODES)
+    if not ev.distances:
+        raise UsageError("eval.distances is empty")
+    for d in ev.distances:
+        check_positive("eval.distances entry", d)
+    check_positive("eval.n_per_distance", ev.n_per_distance)
+    m = cfg.model
+    if get_model(m.name).family == "attention" and m.positions == "learned":
+        need = spec.max_length(cfg.task, ev)
+        if need > m.max_len:
+            raise UsageError(
+                f"sequences of up to {need} tokens but learned positions stop at model.max_len={m.max_len}; "
+                "raise model.max_len or use model.positions=sinusoidal")
+    return cfg
