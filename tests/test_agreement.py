@@ -1,4 +1,5 @@
 """Agreement task: determinism, grammar, meta fields, controls, splits, records and baselines."""
+import dataclasses
 import itertools
 import json
 
@@ -8,7 +9,7 @@ import pytest
 from longdep.tasks import agreement as A
 from longdep.tasks import grammar as G
 from longdep.tasks.agreement import CONSTRUCTIONS, AgreementConfig
-from longdep.tasks.baselines import HEURISTICS, baseline_records, heuristic_predictions
+from longdep.tasks.baselines import FIXED, baseline_records, heuristic_predictions
 
 N_SG, N_PL, V_SG, V_PL = (G.TAGS.index(t) for t in ("N_sg", "N_pl", "V_sg", "V_pl"))
 REL = {G.WORD2ID["who"], G.WORD2ID["that"]}
@@ -18,6 +19,8 @@ ADJ = {G.WORD2ID[w] for w in G._POOLS[G.ADJ]}
 
 
 def gen(n=2000, seed=0, **task):
+    """Examples at exactly ``distance`` unless a ``max_distance`` is given."""
+    task.setdefault("max_distance", None)
     return A.generate(seed, n, AgreementConfig(**task))
 
 
@@ -41,12 +44,12 @@ def test_same_seed_same_data_and_no_global_rng():
 
 
 def test_docstring_worked_example_is_current():
-    tok, lab, meta = A.generate(8, 1, AgreementConfig(distance=8, max_preamble=6))
-    words = "near my kitchens clearly , their dish that admired the cooks beside her farmers has"
-    assert [G.VOCAB[t] for t in tok[0]] == words.split()
-    assert tok[0, :4].tolist() == [26, 2, 62, 21] and lab[0] == 0
-    assert (meta["subject_index"][0], meta["verb_index"][0], meta["attractors"][0]) == (6, 14, 2)
-    assert meta["construction"][0] == "src" and "their [dish] that admired" in A.__doc__
+    tok, lab, meta = A.generate(6, 1, AgreementConfig(distance=8, max_distance=None, max_preamble=6))
+    words = "often certainly , his busy student hopes that your kitchen that his dish that my doctors like near his men sees"
+    assert [G.VOCAB[t] for t in tok[0]] == words.split() and lab[0] == 0
+    assert (meta["subject_index"][0], meta["verb_index"][0], meta["attractors"][0]) == (12, 20, 2)
+    assert (meta["construction"][0], meta["frame"][0], meta["depth"][0]) == ("orc", "rel", 1)
+    assert "his [dish] that my doctors like near his men [sees]" in A.__doc__
 
 
 def test_shapes_padding_and_sentence_ends_with_verb():
@@ -162,8 +165,9 @@ def test_random_attractors_vary_and_range_distances_stay_in_range():
     assert meta["distance"].min() == 4 and meta["distance"].max() == 20
     assert len(np.unique(meta["distance"])) == 17
     assert len(np.unique(meta["attractors"])) >= 4
-    assert (meta["length"] <= G.max_length(20, AgreementConfig().max_preamble)).all()
-    assert meta["length"].max() == G.max_length(20, AgreementConfig().max_preamble)  # the bound is tight
+    cfg = AgreementConfig()
+    bound = G.max_length(20, cfg.max_preamble, cfg.max_depth, rel_frame=True)
+    assert (meta["length"] <= bound).all() and meta["length"].max() >= bound - 6  # the bound is nearly tight
 
 
 @pytest.mark.parametrize("task", [
@@ -201,14 +205,14 @@ def test_splits_are_disjoint_and_checked():
 
 
 def test_preamble_moves_the_subject_and_holds_distractor_nouns():
-    tok, lab, meta = gen(n=3000, distance=8, max_preamble=6)
+    tok, lab, meta = gen(n=3000, distance=8, max_preamble=6, max_depth=0, frames=["main"])
     tags, rows = meta["tags"], np.arange(len(lab))
     assert set(np.unique(meta["subject_index"])) == set(range(1, 8))
     first = np.isin(tags, (N_SG, N_PL)).argmax(1)
     assert 0.3 < (first < meta["subject_index"]).mean() < 0.6
     other = tags[rows, first] != tags[rows, meta["subject_index"]]
     assert other.mean() > 0.15
-    meta0 = gen(n=200, distance=8, max_preamble=0)[2]
+    meta0 = gen(n=200, distance=8, max_preamble=0, max_depth=0, frames=["main"])[2]
     assert (meta0["subject_index"] == 1).all()
 
 
@@ -218,7 +222,7 @@ def test_records_have_exact_fields_and_serialise():
     assert len(records) == 50
     for rec, length in zip(records, meta["length"]):
         assert set(rec) == {"tokens", "tags", "subject_index", "verb_index", "label", "distance",
-                            "attractors", "construction"}
+                            "attractors", "construction", "frame", "depth"}
         assert len(rec["tokens"]) == len(rec["tags"]) == length
         assert rec["tags"][rec["verb_index"]] == ("V_sg" if rec["label"] == "sg" else "V_pl")
         assert json.loads(json.dumps(rec)) == rec
@@ -228,31 +232,110 @@ def test_records_have_exact_fields_and_serialise():
         assert f"distance={rec['distance']}" in text and f"construction={rec['construction']}" in text
 
 
-def _accuracy(data, heuristic):
+def _accuracy(data, heuristic, **kw):
     tok, lab, meta = data
-    return (heuristic_predictions(tok, lab, meta)[heuristic] == lab).mean()
+    return (heuristic_predictions(tok, meta, **kw)[heuristic] == lab).mean()
 
 
-def test_heuristics():
-    clean = gen(n=3000, distance=12, attractors=0)
-    hard = gen(n=3000, distance=12, attractors=1)
+SIMPLE = dict(max_depth=0, frames=["main"])  # the old surface: no complement clauses, main verb only
+
+
+def test_heuristics_do_what_they_say():
+    clean = gen(n=3000, distance=12, attractors=0, **SIMPLE)
+    hard = gen(n=3000, distance=12, attractors=1, **SIMPLE)
     mixed = gen(n=3000, distance=12)
     assert _accuracy(clean, "nearest_noun") == 1.0
     assert _accuracy(hard, "nearest_noun") < 0.85
-    assert 0.45 < _accuracy(mixed, "majority") < 0.55
-    assert 0.6 < _accuracy(mixed, "first_noun") < 0.9
+    assert _accuracy(mixed, "offset_12", offsets=(12,)) == 1.0  # a fixed distance gives the subject away
+    assert _accuracy(gen(n=3000, distance=8, max_distance=16), "offset_12", offsets=(12,)) < 0.6
     tok, lab, meta = mixed
-    preds = heuristic_predictions(tok, lab, meta, train_labels=np.ones(10, np.int64))
-    assert (preds["majority"] == 1).all()
+    ones = (tok[:10], np.array([1] * 9 + [0]), {k: v[:10] for k, v in meta.items()})
+    preds = heuristic_predictions(tok, meta, train=ones)
+    assert (preds["majority"] == 1).all() and set(preds) == {*FIXED, "bag_of_words"}
+
+
+@pytest.mark.parametrize("mix", [dict(distance=1, max_distance=16), dict(distance=1, max_distance=64)],
+                         ids=["mixed-1-16 (default)", "mixed-1-64"])
+def test_no_surface_heuristic_or_bag_of_words_exceeds_075_on_the_mix(mix):
+    """Finding the subject needs structure: every heuristic, the offsets at the training distances and a
+    bag-of-words logistic regression trained on the training distribution stay at or below 0.75."""
+    assert AgreementConfig().distance == 1 and AgreementConfig().max_distance == 16  # the default mix
+    train = A.generate(A.split_seed("train", 0), 8000, AgreementConfig(**mix))
+    test = A.generate(A.split_seed("test", 0), 4000, AgreementConfig(**mix))
+    preds = heuristic_predictions(test[0], test[2], offsets=(1, mix["max_distance"]), train=train)
+    scores = {h: float((p == test[1]).mean()) for h, p in preds.items()}
+    assert len(scores) == len(FIXED) + 3 and max(scores.values()) <= 0.75, scores
 
 
 def test_baseline_records_are_tidy():
     tok, lab, meta = gen(n=2000, distance=4, max_distance=12)
-    df = baseline_records(tok, lab, meta)
+    df = baseline_records(tok, lab, meta, offsets=(4,))
     assert list(df.columns) == ["heuristic", "distance", "attractors", "n", "accuracy"]
     assert not df.duplicated(["heuristic", "distance", "attractors"]).any()
-    assert set(df["heuristic"]) == set(HEURISTICS)
+    assert set(df["heuristic"]) == {*FIXED, "offset_4"}
     assert (df.groupby("heuristic")["n"].sum() == len(lab)).all()
     assert df["accuracy"].between(0, 1).all()
-    nearest = df[df["heuristic"] == "nearest_noun"]
-    assert (nearest.loc[nearest["attractors"] == 0, "accuracy"] == 1.0).all()
+
+
+# ---------------------------------------------------------------- constructions that need structure
+
+def test_complement_clauses_come_before_the_subject_with_exact_depth():
+    tok, lab, meta = gen(n=3000, distance=6, frames=["main"], max_depth=2)
+    assert set(np.unique(meta["depth"])) == {0, 1, 2}
+    verbs = np.isin(tok, [G.WORD2ID[w] for w in G._CPAST + [v for pair in G._CVERBS for v in pair]])
+    before = np.arange(tok.shape[1])[None] < meta["subject_index"][:, None]
+    np.testing.assert_array_equal((verbs & before).sum(1), meta["depth"])
+    assert not (verbs & ~before).any()
+    that = (tok == G.THAT_ID) & before
+    assert (that.sum(1) == meta["depth"]).all()
+    first = np.isin(meta["tags"], (N_SG, N_PL)).argmax(1)
+    assert (first < meta["subject_index"])[meta["depth"] > 0].all()  # the first noun is never the subject
+
+
+def test_rel_frame_queries_the_relative_clauses_own_verb():
+    tok, lab, meta = gen(n=2000, distance=5, frames=["rel"], max_depth=0, max_preamble=0)
+    rows, s, v = np.arange(len(lab)), meta["subject_index"], meta["verb_index"]
+    assert np.isin(tok[rows, s - 2], list(REL)).all()  # "<head> that|who the SUBJECT ..."
+    assert np.isin(meta["tags"][rows, s - 3], (N_SG, N_PL)).all()  # the head noun, right before the relativizer
+    assert np.isin(tok[rows, v], [G.WORD2ID[w] for pair in G._TVERBS for w in pair]).all()
+    np.testing.assert_array_equal(meta["tags"][rows, v], np.where(lab == 1, V_PL, V_SG))
+    assert 0.4 < (meta["tags"][rows, s - 3] != meta["tags"][rows, s]).mean() < 0.6  # the head is an independent noun
+
+
+def test_preambles_with_and_without_a_comma():
+    tok, lab, meta = gen(n=3000, distance=4, max_preamble=8, **SIMPLE)
+    long = meta["subject_index"] >= 4
+    comma = (tok[np.arange(len(lab)), meta["subject_index"] - 2] == G.WORD2ID[","])
+    assert 0.35 < comma[long].mean() < 0.65
+
+
+@pytest.mark.parametrize("frames,depth", [(["rel"], 2), (["main", "rel"], 1)], ids=["rel-depth2", "mixed-depth1"])
+@pytest.mark.parametrize("distance,attractors", [(9, 2), (33, 5), (64, 0)])
+def test_distance_and_attractors_stay_exact_in_every_frame(frames, depth, distance, attractors):
+    tok, lab, meta = gen(n=500, distance=distance, attractors=attractors, frames=frames, max_depth=depth)
+    assert (meta["distance"] == distance).all() and (meta["verb_index"] - meta["subject_index"] == distance).all()
+    tags, other = meta["tags"], np.where(lab == 0, N_PL, N_SG)
+    cols = np.arange(tags.shape[1])[None]
+    between = (cols > meta["subject_index"][:, None]) & (cols < meta["verb_index"][:, None])
+    np.testing.assert_array_equal(((tags == other[:, None]) & between).sum(1), attractors)
+
+
+def test_counterfactual_probes_flip_exactly_one_noun():
+    cfg = AgreementConfig(distance=1, max_distance=16)
+    tok, lab, meta = A.generate(3, 1500, dataclasses.replace(cfg, distance=17, max_distance=40))
+    probes = A.counterfactuals(tok, meta, cfg)
+    assert set(probes) == {"flip_subject", "flip_attractor", "flip_offset_noun"}
+    for name, (rows, edited) in probes.items():
+        assert len(rows) > 50, name
+        diff = edited != tok[rows]
+        assert (diff.sum(1) == 1).all(), name  # exactly one token changed ...
+        r, c = np.nonzero(diff)
+        assert np.isin(meta["tags"][rows[r], c], (N_SG, N_PL)).all()  # ... a noun ...
+        np.testing.assert_array_equal(G.flip_number(edited[r, c]), tok[rows[r], c])  # ... into its other number
+        if name == "flip_subject":
+            np.testing.assert_array_equal(c, meta["subject_index"][rows[r]])
+        elif name == "flip_attractor":
+            assert ((c > meta["subject_index"][rows[r]]) & (c < meta["verb_index"][rows[r]])).all()
+        else:
+            np.testing.assert_array_equal(c, meta["verb_index"][rows[r]] - 16)
+            assert (c != meta["subject_index"][rows[r]]).all()

@@ -3,18 +3,19 @@ import json
 
 from longdep import cli
 
-FIELDS = {"tokens", "tags", "subject_index", "verb_index", "label", "distance", "attractors", "construction"}
+FIELDS = {"tokens", "tags", "subject_index", "verb_index", "label", "distance", "attractors", "construction", "frame",
+          "depth"}
 
 
 def test_data_show_prints_annotated_examples(capsys):
-    assert cli.main(["data", "show", "--n", "3", "distance=5", "attractors=1"]) == 0
+    assert cli.main(["data", "show", "--n", "3", "distance=5", "max_distance=null", "attractors=1"]) == 0
     out = capsys.readouterr().out
     assert out.count("distance=5") == 3 and out.count("attractors=1") == 3 and "[" in out
 
 
 def test_data_export_writes_jsonl_with_exactly_the_fields(tmp_path, capsys):
     path = tmp_path / "ex.jsonl"
-    assert cli.main(["data", "export", "--out", str(path), "--n", "50", "task.distance=12"]) == 0
+    assert cli.main(["data", "export", "--out", str(path), "--n", "50", "task.distance=12", "task.max_distance=null"]) == 0
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 50 and all(set(r) == FIELDS for r in records)
     assert all(r["distance"] == 12 and r["verb_index"] - r["subject_index"] == 12 for r in records)

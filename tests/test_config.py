@@ -15,7 +15,7 @@ def test_every_config_composes(name):
 
 
 def test_overrides_set_typed_fields():
-    cfg = load_config("train", ["model.name=lstm", "task.distance=64", "train.lr=0.003", "eval.distances=[4,8]"])
+    cfg = load_config("train", ["model.name=lstm", "task.distance=64", "task.max_distance=null", "train.lr=0.003", "eval.distances=[4,8]"])
     assert (cfg.model.name, cfg.task.distance, cfg.train.lr, cfg.eval.distances) == ("lstm", 64, 0.003, [4, 8])
 
 
@@ -31,7 +31,7 @@ BAD = {
     "not-key-value": (["distance"], "key=value"),
     "bad-backend": (["model.backend=flash"], "valid: explicit, sdpa"),
     "bad-construction": (["task.constructions=[pp,cleft]"], "valid: pp, src, orc, filler"),
-    "learned-too-short": (["model.positions=learned", "model.max_len=64", "task.distance=128"], "max_len"),
+    "learned-too-short": (["model.positions=learned", "model.max_len=64", "task.max_distance=128"], "max_len"),
 }
 
 

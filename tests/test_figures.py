@@ -6,7 +6,7 @@ import sys
 from conftest import ENV
 from longdep import cli
 
-FIGURES = ["accuracy_vs_distance", "accuracy_vs_attractors", "steps_to_criterion", "time_vs_n", "memory_vs_n",
+FIGURES = ["accuracy_vs_distance", "accuracy_vs_attractors", "counterfactual", "time_vs_n", "memory_vs_n",
            "speedup"]
 
 

@@ -7,7 +7,7 @@ from nbclient import NotebookClient
 from conftest import ENV
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "paper.ipynb"
-FIGURES = 6  # accuracy vs distance, steps to criterion, attractors, time, memory, speed-up
+FIGURES = 7  # accuracy vs distance, attractors, probes, steps to criterion, time, memory, speed-up
 
 
 def test_paper_notebook_runs_on_smoke_results_and_draws_every_figure(reference, tmp_path, monkeypatch):

@@ -9,9 +9,11 @@ from longdep.training.config import load_config
 from longdep.training.run import is_done, train_one
 
 TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4", "train.val_every=2",
-        "train.val_size=32", "train.progress=false", "eval.distances=[2,6]", "eval.n_per_distance=16",
-        "task.distance=3", "wandb.enabled=false"]
-ACC_COLUMNS = ["run_id", "model", "seed", "train_distance", "distance", "attractors", "n", "accuracy"]
+        "train.val_size=32", "train.progress=false", "eval.span=0", "eval.distances=[2,6]", "eval.n_per_distance=16",
+        "eval.attractor_distances=[5]", "eval.attractor_counts=[0,1]", "eval.n_per_attractor=8",
+        "task.distance=1", "task.max_distance=3", "wandb.enabled=false"]
+ACC_COLUMNS = ["run_id", "model", "seed", "train_min_distance", "train_max_distance", "test_set", "distance", "frame",
+               "attractors", "n", "accuracy"]
 
 
 @pytest.mark.parametrize("model", list(MODELS))
@@ -21,8 +23,13 @@ def test_every_model_trains_and_writes_results(model, tmp_path):
     out = tmp_path / "t"
     acc = pd.read_csv(out / "accuracy.csv")
     assert set(ACC_COLUMNS) <= set(acc.columns)
-    assert set(acc["distance"]) == {2, 6} and (acc["model"] == model).all()
-    assert acc.groupby("distance")["n"].sum().tolist() == [16, 16]
+    by_distance, controlled = acc[acc["test_set"] == "distance"], acc[acc["test_set"] == "attractors"]
+    assert set(by_distance["distance"]) == {2, 6} and (acc["model"] == model).all()
+    assert by_distance.groupby("distance")["n"].sum().tolist() == [16, 16]
+    assert controlled.set_index("attractors")["n"].to_dict() == {0: 8, 1: 8} and set(controlled["distance"]) == {5}
+    assert (acc[["train_min_distance", "train_max_distance"]] == [1, 3]).all().all()
+    probes = pd.read_csv(out / "counterfactual.csv")
+    assert {"flip_subject", "flip_attractor"} <= set(probes["probe"]) and probes["rate"].between(0, 1).all()
     assert acc["accuracy"].between(0, 1).all()
     assert rec["steps"] == 4 and is_done(cfg)
     saved = json.loads((out / "runs" / f"{rec['run_id']}.json").read_text())
@@ -30,7 +37,7 @@ def test_every_model_trains_and_writes_results(model, tmp_path):
         assert key in saved
     assert saved["environment"]["versions"]["torch"]
     base = pd.read_csv(out / "baselines.csv")
-    assert set(base["heuristic"]) == {"majority", "first_noun", "nearest_noun"}
+    assert {"first_noun", "after_that", "nearest_noun", "bag_of_words", "offset_1", "offset_3"} <= set(base["heuristic"])
 
 
 def test_run_record_says_where_the_parameters_were_during_training(tmp_path, monkeypatch):
@@ -57,9 +64,11 @@ def test_run_record_says_where_the_parameters_were_during_training(tmp_path, mon
 
 def test_early_stop_and_steps_to_criterion(tmp_path):
     """The transformer learns distance 4 quickly: it must stop before the cap and record both criteria."""
-    cfg = load_config("train", ["model.name=transformer", "task.distance=4", "train.max_steps=400",
-                                "train.val_every=20", "train.progress=false", "eval.distances=[4]",
-                                "eval.n_per_distance=64", "wandb.enabled=false", f"results_dir={tmp_path}"])
+    cfg = load_config("train", ["model.name=transformer", "task.distance=4", "task.max_distance=null",
+                                "task.max_depth=0", "task.frames=main", "train.max_steps=400",
+                                "train.val_every=20", "train.progress=false", "eval.span=0", "eval.distances=[4]",
+                                "eval.n_per_distance=64", "eval.attractor_distances=[]", "wandb.enabled=false",
+                                f"results_dir={tmp_path}"])
     rec = train_one(cfg)
     assert rec["steps"] < 400 and rec["stopped_early"]
     assert rec["steps_to_95"] is not None and rec["steps_to_99"] is not None
@@ -83,4 +92,4 @@ def test_ddp_on_two_cpu_processes_writes_one_run(tmp_path):
     assert "GLOBAL_RANK: 1" in res.stdout + res.stderr
     assert len(list((tmp_path / "ddp" / "runs").glob("*.json"))) == 1
     acc = pd.read_csv(tmp_path / "ddp" / "accuracy.csv")
-    assert acc.groupby("distance")["n"].sum().tolist() == [16, 16]
+    assert acc[acc["test_set"] == "distance"].groupby("distance")["n"].sum().tolist() == [16, 16]

@@ -80,11 +80,19 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """The fixed test set: ``n_per_distance`` examples at every test distance."""
+    """The fixed test sets. By distance: ``n_per_distance`` examples at every distance from 1 to
+    ``span`` x the longest training distance, plus any in ``distances``. By attractors:
+    ``n_per_attractor`` examples at each of ``attractor_distances`` with exactly each of
+    ``attractor_counts`` attractors. ``probes``: run the counterfactual probes on the test set."""
 
-    distances: List[int] = field(default_factory=lambda: [2, 4, 8, 16, 32, 64, 128, 192])
-    n_per_distance: int = 256
-    batch_size: int = 128
+    span: int = 4
+    distances: List[int] = field(default_factory=list)
+    n_per_distance: int = 64
+    attractor_distances: List[int] = field(default_factory=lambda: [16, 64])
+    attractor_counts: List[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    n_per_attractor: int = 1000
+    probes: bool = True
+    batch_size: int = 256
 
 
 @dataclass

@@ -29,9 +29,29 @@ from longdep.training.config import load_config
 
 
 @dataclass
+class Block:
+    """Cells: the product of ``axes`` (dotted key -> list of values), on top of ``base``."""
+
+    base: Dict[str, Any] = field(default_factory=dict)
+    axes: Dict[str, List[Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Tune:
+    """A tuning stage run before the cells: for each value of ``by`` (each model), every combination of
+    ``axes`` (e.g. learning rate x width) on top of ``base``, the same budget for all; the combination
+    with the best final validation accuracy (ties: fewer steps to 95%) is used in all its cells."""
+
+    by: str = "model.name"
+    base: Dict[str, Any] = field(default_factory=dict)
+    axes: Dict[str, List[Any]] = field(default_factory=dict)
+
+
+@dataclass
 class Grid:
     """A grid file (schema; unknown keys are errors). ``base`` and ``axes`` map dotted run-config
-    keys to values (``axes``: to lists of values); ``scale``: a cost sweep run after the cells,
+    keys to values (``axes``: to lists of values); ``also``: more blocks of cells with their own base
+    and axes; ``tune``: a tuning stage (:class:`Tune`); ``scale``: a cost sweep run after the cells,
     ``{config: NAME, key: value ...}``."""
 
     name: str = ""
@@ -39,6 +59,8 @@ class Grid:
     config: str = "train"
     base: Dict[str, Any] = field(default_factory=dict)
     axes: Dict[str, List[Any]] = field(default_factory=dict)
+    also: List[Block] = field(default_factory=list)
+    tune: Optional[Tune] = None
     scale: Optional[Dict[str, Any]] = None
 
 
@@ -51,21 +73,87 @@ def load_grid(name: str) -> Grid:
     """Read ``experiments/<name>.yaml`` (or a path to a grid file); UsageError on an unknown name or a malformed file."""
     path = find_yaml("grid", name, experiments_dir())
     grid = merge(Grid(name=path.stem), [path])
-    for key, values in grid.axes.items():
-        if not values:
-            raise UsageError(f"grid file {path}: axis {key!r} must be a non-empty list")
+    for block in [grid, *grid.also, *([grid.tune] if grid.tune else [])]:
+        for key, values in block.axes.items():
+            if not values:
+                raise UsageError(f"grid file {path}: axis {key!r} must be a non-empty list")
     return grid
 
 
-def cell_configs(grid: Grid, out: Path, overrides=()) -> list:
-    """Every cell of the grid as a validated RunConfig writing to ``out`` (all checked up front)."""
-    out = Path(out)
-    keys = list(grid.axes)
+def _products(grid: Grid):
+    """Every cell's values from the grid's blocks, in order."""
+    for block in [Block(grid.base, grid.axes), *grid.also]:
+        keys = list(block.axes)
+        for combo in itertools.product(*block.axes.values()):
+            yield {**grid.base, **block.base, **dict(zip(keys, combo))}
+
+
+def tune_configs(grid: Grid, out: Path, overrides=()) -> list:
+    """The tuning stage's cells (written to ``<out>/tune/``), all validated; [] without a stage."""
+    if grid.tune is None:
+        return []
+    t, out = grid.tune, Path(out)
+    subjects = list(dict.fromkeys(v[t.by] for v in _products(grid) if t.by in v))
     cells = []
-    for combo in itertools.product(*grid.axes.values()):
-        values = {**grid.base, **dict(zip(keys, combo)), "name": out.name, "results_dir": str(out.parent)}
+    for subject in subjects:
+        for combo in itertools.product(*t.axes.values()):
+            values = {**grid.base, **t.base, t.by: subject, **dict(zip(t.axes, combo)),
+                      "name": "tune", "results_dir": str(out)}
+            cells.append(load_config(grid.config, overrides, values))
+    return cells
+
+
+def _get(cfg, dotted: str):
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def choose(grid: Grid, tuned: list) -> dict:
+    """``{value of by: {tuned key: chosen value}}`` from the finished tuning cells' run records."""
+    from longdep.records import read_json
+    from longdep.training.run import results_dir, run_id
+
+    t, best = grid.tune, {}
+    for cfg in tuned:
+        rec = read_json(results_dir(cfg) / "runs" / f"{run_id(cfg)}.json")
+        subject = _get(cfg, t.by)
+        score = (rec["final_val_acc"] or 0.0, -(rec["steps_to_95"] if rec["steps_to_95"] is not None else 1e12))
+        if subject not in best or score > best[subject][0]:
+            best[subject] = (score, {k: _get(cfg, k) for k in t.axes})
+    return {subject: values for subject, (_, values) in best.items()}
+
+
+def cell_configs(grid: Grid, out: Path, overrides=(), chosen: dict | None = None) -> list:
+    """Every cell of the grid as a validated RunConfig writing to ``out`` (all checked up front), with
+    the tuning stage's ``chosen`` values (by default: read from its finished run records)."""
+    out = Path(out)
+    if grid.tune is not None and chosen is None:
+        chosen = choose(grid, tune_configs(grid, out, overrides))
+    cells = []
+    for values in _products(grid):
+        extra = (chosen or {}).get(values.get(grid.tune.by), {}) if grid.tune else {}
+        values = {**values, **extra, "name": out.name, "results_dir": str(out.parent)}
         cells.append(load_config(grid.config, overrides, values))
     return cells
+
+
+def write_tuning(grid: Grid, tuned: list, chosen: dict, out: Path) -> None:
+    """``<out>/tuning.csv``: every tuning cell's setting, validation accuracy and whether it was chosen."""
+    import pandas as pd
+
+    from longdep.records import read_json, write_atomic
+    from longdep.training.run import results_dir, run_id
+
+    rows = []
+    for cfg in tuned:
+        rec = read_json(results_dir(cfg) / "runs" / f"{run_id(cfg)}.json")
+        subject = _get(cfg, grid.tune.by)
+        setting = {k: _get(cfg, k) for k in grid.tune.axes}
+        rows.append({grid.tune.by: subject, **setting, "final_val_acc": rec["final_val_acc"],
+                     "steps_to_95": rec["steps_to_95"], "parameters": rec["parameters"],
+                     "chosen": setting == chosen.get(subject)})
+    write_atomic(Path(out) / "tuning.csv", pd.DataFrame(rows).to_csv(index=False))
 
 
 LAUNCHERS = ("local", "submitit-local", "slurm")
@@ -238,8 +326,8 @@ class GridResult:
 
 def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "local", workers: int = 1,
              stream=None) -> GridResult:
-    """Run the missing cells of grid ``name`` with ``launcher``; return the folder, failures and cells."""
-    from longdep.training.run import is_done
+    """Run the missing cells of grid ``name`` with ``launcher`` (its tuning stage first, if any); return
+    the folder, failures and cells."""
     stream = stream or sys.stdout  # looked up at call time: sys.stdout may have been replaced since import
 
     if launcher not in LAUNCHERS:
@@ -250,11 +338,35 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
     run_overrides, launch_overrides = split_overrides(overrides)
     lcfg = load_launcher(launcher, launch_overrides)
     out = Path(out or Path("results") / name)
-    cells = cell_configs(grid, out, run_overrides)
-    sweep = scale_config(grid, out) if grid.scale is not None else None  # checked before anything runs
+    tuned = tune_configs(grid, out, run_overrides)
+    first = {} if not tuned else {None: {}}
+    cells = cell_configs(grid, out, run_overrides, chosen=first or None)  # every cell checked before anything runs
+    sweep = scale_config(grid, out) if grid.scale is not None else None
     clean_stale_temp_files(out)
+    failed = 0
+    if tuned:
+        failed += _run_stage(f"grid {name} (tuning)", tuned, launcher, workers, lcfg, out, stream)
+        if failed:
+            raise SystemExit(f"longdep: {failed} tuning cell(s) failed; re-run the same command to retry them")
+        chosen = choose(grid, tuned)
+        write_tuning(grid, tuned, chosen, out)
+        print(f"grid {name}: chosen on validation: {chosen}", file=stream, flush=True)
+        cells = cell_configs(grid, out, run_overrides, chosen)
+    failed += _run_stage(f"grid {name}", cells, launcher, workers, lcfg, out, stream)
+    if sweep is not None:  # after the training cells, alone on the machine: timings need quiet cores
+        from longdep.measure.sweep import run_scale
+
+        print(f"grid {name}: scaling sweep -> {out / 'scaling.csv'}", file=stream, flush=True)
+        run_scale(sweep, stream=stream)
+    return GridResult(out, failed, cells)
+
+
+def _run_stage(title, cells, launcher, workers, lcfg, out, stream) -> int:
+    """Run the missing ``cells``; return how many failed."""
+    from longdep.training.run import is_done
+
     todo = [c for c in cells if not is_done(c)]
-    print(f"grid {name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {out} "
+    print(f"{title}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {out} "
           f"(launcher {launcher}, workers {workers})", file=stream, flush=True)
     progress = Progress(len(todo), stream)
     if todo:
@@ -262,9 +374,4 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
             _run_local(todo, workers, progress)
         else:
             _run_submitit(todo, launcher, workers, lcfg, out, progress)
-    if sweep is not None:  # after the training cells, alone on the machine: timings need quiet cores
-        from longdep.measure.sweep import run_scale
-
-        print(f"grid {name}: scaling sweep -> {out / 'scaling.csv'}", file=stream, flush=True)
-        run_scale(sweep, stream=stream)
-    return GridResult(out, progress.failed, cells)
+    return progress.failed

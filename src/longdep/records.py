@@ -76,6 +76,18 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # src/longdep/records.py -> 
 _MARKER = "src/longdep/__init__.py"  # tracked in this project's repository
 
 
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
+
+
+def read_csv(path: Path) -> pd.DataFrame | None:
+    """The CSV at ``path``, or None when it is missing or empty."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    return pd.read_csv(path)
+
+
 def git_commit(root: Path | None = None) -> str:
     """The project's commit (with ``-dirty`` if tracked files changed), or ``unknown``.
 

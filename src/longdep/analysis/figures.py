@@ -1,8 +1,11 @@
 """Figures and summary tables from a results folder: functions ``df -> Figure``, no training, no W&B.
 
-    longdep figures results/quick      # rebuilds results/quick/figures/*.png|pdf
+    longdep figures results/paper      # rebuilds results/paper/figures/*.png|pdf
 
-Every figure reports the mean over seeds with a 95% interval (never the best seed).
+Every figure reports the mean over seeds with a seed-level 95% t-interval (mean +- t * s / sqrt(n),
+n = seeds), never the best seed; a panel per training setting ("trained on 1-64" for mixed
+distances, "trained at 32" for a fixed one). The baselines that could explain a curve away are
+drawn beside it: the bag-of-words classifier and the best surface heuristic of that panel.
 """
 from __future__ import annotations
 
@@ -11,10 +14,16 @@ import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from longdep.analysis import style
+from longdep.records import read_csv
+
+RUN_KEYS = ("run_id", "model", "seed", "train_min_distance", "train_max_distance")
+SETTING = ("train_min_distance", "train_max_distance")
+PANELS_PER_ROW = 3
 
 
 def load_accuracy(folder: Path) -> pd.DataFrame:
@@ -22,24 +31,45 @@ def load_accuracy(folder: Path) -> pd.DataFrame:
 
 
 def load_baselines(folder: Path) -> pd.DataFrame | None:
-    path = Path(folder) / "baselines.csv"
-    return pd.read_csv(path) if path.exists() else None
+    return read_csv(Path(folder) / "baselines.csv")
+
+
+def load_counterfactual(folder: Path) -> pd.DataFrame | None:
+    return read_csv(Path(folder) / "counterfactual.csv")
 
 
 def load_runs(folder: Path) -> pd.DataFrame:
-    """One row per run record: model, seed, train_distance, steps-to-criterion, wall time."""
+    """One row per run record: model, seed, training setting, lr, width, parameters, steps-to-criterion."""
     rows = []
     for path in sorted((Path(folder) / "runs").glob("*.json")):
         rec = json.loads(path.read_text())
         cfg = rec["config"]
+        task = cfg["task"]
         rows.append({"run_id": rec["run_id"], "model": cfg["model"]["name"], "seed": cfg["train"]["seed"],
-                     "train_distance": cfg["task"]["distance"], "steps": rec["steps"],
+                     "train_min_distance": task["distance"],
+                     "train_max_distance": task.get("max_distance") or task["distance"],
+                     "lr": cfg["train"]["lr"], "d_model": cfg["model"]["d_model"],
+                     "parameters": rec.get("parameters"), "steps": rec["steps"],
                      "max_steps": cfg["train"]["max_steps"], "steps_to_95": rec["steps_to_95"],
-                     "steps_to_99": rec["steps_to_99"], "wall_time_s": rec["wall_time_s"]})
+                     "steps_to_99": rec["steps_to_99"], "final_val_acc": rec.get("final_val_acc"),
+                     "wall_time_s": rec["wall_time_s"]})
     return pd.DataFrame(rows)
 
 
-RUN_KEYS = ("run_id", "model", "seed", "train_distance")
+def t_interval(values) -> tuple[float, float]:
+    """Seed-level 95% t-interval of the mean: mean +- t(0.975, n-1) * s / sqrt(n) (a point for n < 2)."""
+    from scipy import stats
+
+    v = np.asarray(values, float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, m
+    h = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return m - h, m + h
+
+
+def setting_label(lo: int, hi: int) -> str:
+    return f"trained at {lo}" if lo == hi else f"trained on {lo}-{hi}"
 
 
 def pooled(df: pd.DataFrame, by) -> pd.DataFrame:
@@ -51,107 +81,162 @@ def pooled(df: pd.DataFrame, by) -> pd.DataFrame:
     return g
 
 
+def distance_bin(d: pd.Series) -> pd.Series:
+    """Test distances binned on a log2 scale (1, 2, 3-4, 5-8, ...), labelled by the bin's upper end."""
+    return (2 ** np.ceil(np.log2(d.astype(float)))).astype(int)
+
+
 def by_distance(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
-    """Collapse attractor slices: accuracy per run (or heuristic) and test distance."""
-    return pooled(acc, [*keys, "distance"])
+    """Accuracy per run (or heuristic) and distance bin on the test set by distance."""
+    d = acc[acc["test_set"] == "distance"] if "test_set" in acc else acc
+    return pooled(d.assign(distance=distance_bin(d["distance"])), [*keys, "distance"])
 
 
-PANELS_PER_ROW = 3
-BOOTSTRAP_SEED = 0  # seaborn bootstraps the 95% intervals: a fixed seed makes figures reproducible
+def _best_baselines(base: pd.DataFrame, lo: int, hi: int, test_set: str) -> pd.DataFrame:
+    """Bag-of-words and the best other heuristic (not the majority label) of one training setting."""
+    b = base[(base["train_min_distance"] == lo) & (base["train_max_distance"] == hi) & (base["test_set"] == test_set)]
+    if not len(b):
+        return b
+    overall = pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"]
+    rules = overall.drop(["majority", "bag_of_words"], errors="ignore")
+    keep = [h for h in ("bag_of_words",) if h in overall] + ([rules.idxmax()] if len(rules) else [])
+    return b[b["heuristic"].isin(keep)]
 
 
-def _per_training_distance(df, base, draw, draw_baseline, xlabel, ylabel) -> plt.Figure:
-    """One panel per training distance: ``draw(sub, ax, legend)`` draws the models of that panel,
-    ``draw_baseline(ax, hdf, line_kwargs)`` each heuristic baseline (grey, a line style per heuristic)."""
-    panels = sorted(df["train_distance"].unique())
-    nrows = math.ceil(len(panels) / PANELS_PER_ROW)
-    ncols = math.ceil(len(panels) / nrows)  # balanced rows: 4 panels -> 2 x 2, 6 -> 2 x 3
-    fig, grid = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 0.4), sharey=True, squeeze=False)
+def _panels(n: int, width: float = 3.6, height: float = 3.0):
+    nrows = max(1, math.ceil(n / PANELS_PER_ROW))
+    ncols = max(1, math.ceil(n / nrows))
+    fig, grid = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows + 0.4), sharey=True, squeeze=False)
     axes = list(grid.flat)
-    for ax in axes[len(panels):]:
+    for ax in axes[n:]:
         ax.set_axis_off()
-    axes = axes[:len(panels)]
-    for ax, td in zip(axes, panels):
-        draw(df[df["train_distance"] == td], ax, ax is axes[-1])
-        if base is not None:
-            for h, hdf in base.groupby("heuristic"):
-                draw_baseline(ax, hdf, dict(color="0.45", lw=1, ls=style.BASELINE_STYLES.get(h, ":"),
-                                            label=style.BASELINE_NAMES.get(h, h)))
-        ax.set_title(f"trained at distance {td}")
-        ax.set_xlabel(xlabel)
+    return fig, grid, axes[:n]
+
+
+def _draw_baselines(ax, b: pd.DataFrame, x: str, transform=None) -> None:
+    for i, (h, hdf) in enumerate(b.groupby("heuristic")):
+        hdf = pooled(hdf, [x]).sort_values(x)
+        xs = transform(hdf[x]) if transform else hdf[x]
+        ax.plot(xs, hdf["accuracy"], color="0.45", lw=1, ls=("--", ":", "-.")[i % 3],
+                label=style.baseline_name(h))
+
+
+def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
+    """Accuracy vs test distance (log2 bins), a panel per training setting; the shaded span is the
+    training range, distances right of it were never seen in training."""
+    style.apply()
+    d = style.display(by_distance(acc))
+    settings = sorted(set(zip(d["train_min_distance"], d["train_max_distance"])), key=lambda s: (s[0] == s[1], s[1]))
+    fig, grid, axes = _panels(len(settings))
+    for ax, (lo, hi) in zip(axes, settings):
+        sub = d[(d["train_min_distance"] == lo) & (d["train_max_distance"] == hi)]
+        sns.lineplot(data=sub, x="distance", y="accuracy", hue="model", palette=style.model_colors(),
+                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
+        if baselines is not None:
+            b = _best_baselines(baselines, lo, hi, "distance")
+            _draw_baselines(ax, b.assign(distance=distance_bin(b["distance"])), "distance")
+        ax.axvspan(lo, hi, color="0.9", zorder=0)
+        ax.set_xscale("log", base=2)
+        ticks = sorted(set(sub["distance"]))
+        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+        ax.set_title(setting_label(lo, hi))
+        ax.set_xlabel("test distance (bin upper end)")
         ax.set_ylim(0.0, 1.02)
     for row in grid:
-        row[0].set_ylabel(ylabel)
+        row[0].set_ylabel("accuracy")
     _legend_outside(fig, axes)
     fig.tight_layout()
     return fig
 
 
-def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
-    """Accuracy vs test distance, one panel per training distance, mean and 95% CI over seeds."""
-    style.apply()
-    base = by_distance(baselines, keys=("heuristic",)) if baselines is not None and len(baselines) else None
-
-    def draw(sub, ax, legend):
-        sns.lineplot(data=sub, x="distance", y="accuracy", hue="model", palette=style.model_colors(),
-                     errorbar=("ci", 95), seed=BOOTSTRAP_SEED, marker="o", ax=ax, legend=legend)
-        ax.axvline(sub["train_distance"].iloc[0], color="0.6", lw=0.8)
-        ax.set_xscale("log", base=2)
-
-    return _per_training_distance(
-        style.display(by_distance(acc)), base, draw,
-        lambda ax, hdf, kw: ax.plot(hdf["distance"], hdf["accuracy"], **kw),
-        "test distance (verb index - subject index)", "accuracy")
-
-
-ATTRACTOR_BINS = [-0.5, 0.5, 1.5, 2.5, 4.5, 8.5, 16.5, 1e9]
-ATTRACTOR_LABELS = ["0", "1", "2", "3-4", "5-8", "9-16", "17+"]
-
-
-def by_attractors(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
-    """Accuracy per run (or heuristic) and attractor bin, over all test distances."""
-    acc = acc.assign(attractor_bin=pd.cut(acc["attractors"], ATTRACTOR_BINS, labels=ATTRACTOR_LABELS))
-    return pooled(acc, [*keys, "attractor_bin"])
-
-
 def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
-    """Accuracy vs number of attractors (binned), one panel per training distance; mean, 95% CI over seeds."""
+    """Accuracy vs the exact number of attractors at a fixed test distance (the controlled test sets),
+    a panel per training setting x test distance."""
     style.apply()
-    base = by_attractors(baselines, keys=("heuristic",)) if baselines is not None and len(baselines) else None
+    a = acc[acc["test_set"] == "attractors"]
+    if not len(a):
+        return _empty("no controlled attractor test sets in these results")
+    a = style.display(pooled(a, [*RUN_KEYS, "distance", "attractors"]))
+    panels = sorted(set(zip(a["train_min_distance"], a["train_max_distance"], a["distance"])),
+                    key=lambda s: (s[0] == s[1], s[1], s[2]))
+    fig, grid, axes = _panels(len(panels))
+    for ax, (lo, hi, dist) in zip(axes, panels):
+        sub = a[(a["train_min_distance"] == lo) & (a["train_max_distance"] == hi) & (a["distance"] == dist)]
+        sns.lineplot(data=sub, x="attractors", y="accuracy", hue="model", palette=style.model_colors(),
+                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
+        if baselines is not None:
+            b = _best_baselines(baselines, lo, hi, "attractors")
+            _draw_baselines(ax, b[b["distance"] == dist], "attractors")
+        ax.set_title(f"{setting_label(lo, hi)}; tested at {dist}", fontsize=9)
+        ax.set_xlabel("attractors (nouns of the other number)")
+        ax.set_xticks(sorted(set(sub["attractors"])))
+        ax.set_ylim(0.0, 1.02)
+    for row in grid:
+        row[0].set_ylabel("accuracy")
+    _legend_outside(fig, axes)
+    fig.tight_layout()
+    return fig
 
-    def draw(sub, ax, legend):
-        sns.pointplot(data=sub, x="attractor_bin", y="accuracy", hue="model", palette=style.model_colors(),
-                      errorbar=("ci", 95), seed=BOOTSTRAP_SEED, markersize=4, linewidth=1.2, ax=ax, legend=legend,
-                      order=ATTRACTOR_LABELS)
 
-    def draw_baseline(ax, hdf, kw):
-        hdf = hdf.set_index("attractor_bin").reindex(ATTRACTOR_LABELS)
-        ax.plot(range(len(ATTRACTOR_LABELS)), hdf["accuracy"].values, **kw)
+PROBES = {"flip_subject": "flip the subject (should flip)", "flip_attractor": "flip an intervening noun (should not)",
+          "flip_offset_noun": "flip the noun at the training offset (should not)"}
 
-    return _per_training_distance(style.display(by_attractors(acc)), base, draw, draw_baseline,
-                                  "attractors (nouns of the other number)", "accuracy (all test distances)")
+
+def plot_counterfactual(cf: pd.DataFrame) -> plt.Figure:
+    """Share of predictions that change when one noun's number is flipped, by test distance: a row per
+    training setting, a column per probe."""
+    style.apply()
+    if cf is None or not len(cf):
+        return _empty("no counterfactual probes in these results")
+    cf = cf.assign(distance=distance_bin(cf["distance"]), changed=cf["rate"] * cf["n"])
+    g = cf.groupby([*RUN_KEYS, "probe", "distance"], as_index=False)[["n", "changed"]].sum()
+    g = style.display(g.assign(rate=g["changed"] / g["n"]))
+    settings = sorted(set(zip(g["train_min_distance"], g["train_max_distance"])), key=lambda s: (s[0] == s[1], s[1]))
+    probes = [p for p in PROBES if p in set(g["probe"])]
+    fig, grid = plt.subplots(len(settings), len(probes), figsize=(3.8 * len(probes), 2.9 * len(settings) + 0.4),
+                             sharey=True, squeeze=False)
+    for r, (lo, hi) in enumerate(settings):
+        for c, probe in enumerate(probes):
+            ax = grid[r][c]
+            sub = g[(g["train_min_distance"] == lo) & (g["train_max_distance"] == hi) & (g["probe"] == probe)]
+            sns.lineplot(data=sub, x="distance", y="rate", hue="model", palette=style.model_colors(),
+                         errorbar=t_interval, marker="o", ax=ax, legend=(r, c) == (0, len(probes) - 1))
+            ax.axhline(1.0 if probe == "flip_subject" else 0.0, color="0.6", lw=0.8, ls="--")
+            ax.set_xscale("log", base=2)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(f"{PROBES[probe]}\n{setting_label(lo, hi)}", fontsize=8)
+            ax.set_xlabel("test distance (bin upper end)")
+        grid[r][0].set_ylabel("predictions changed")
+    _legend_outside(fig, [grid[0][-1]])
+    fig.tight_layout()
+    return fig
 
 
 def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") -> plt.Figure:
-    """Steps to reach the validation criterion vs training distance; runs that never got there sit at the budget."""
+    """The learning cost of distance (fixed-distance runs only): steps to reach the validation
+    criterion against the training distance; runs that never got there sit at the budget."""
     style.apply()
-    df = runs.copy()
+    df = runs[runs["train_min_distance"] == runs["train_max_distance"]].copy()
+    if not len(df):
+        return _empty("no fixed-distance runs in these results")
+    df["train_distance"] = df["train_min_distance"]
     df["reached"] = df[criterion].notna()
     df["steps"] = df[criterion].fillna(df["max_steps"]).astype(float)
     df = style.display(df)
     fig, ax = plt.subplots(figsize=(7.0, 3.8))
     sns.lineplot(data=df, x="train_distance", y="steps", hue="model", palette=style.model_colors(),
-                 errorbar=("ci", 95), seed=BOOTSTRAP_SEED, marker="o", ax=ax)
+                 errorbar=t_interval, marker="o", ax=ax)
     missed = df[~df["reached"]]
     if len(missed):
         ax.scatter(missed["train_distance"], missed["steps"], marker="x", color="k", s=30, zorder=5,
                    label="not reached within budget")
-    budget = runs["max_steps"].max()
+    budget = df["max_steps"].max()
     ax.axhline(budget, color="0.6", lw=0.8, ls="--")
     ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted(runs["train_distance"].unique()), [str(d) for d in sorted(runs["train_distance"].unique())])
+    ticks = sorted(df["train_distance"].unique())
+    ax.set_xticks(ticks, [str(d) for d in ticks])
     ax.set_ylim(0, budget * 1.08)
-    ax.set_xlabel("training distance")
+    ax.set_xlabel("training distance (fixed)")
     ax.set_ylabel(f"steps to {criterion[-2:]}% validation accuracy")
     ax.set_title(f"the learning cost of distance (budget {budget} steps)")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
@@ -159,33 +244,47 @@ def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") 
     return fig
 
 
+def _empty(text: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(5, 2))
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
 def _legend_outside(fig, axes) -> None:
-    """One legend for a row of panels: the last panel's entries plus any others, right of the figure."""
+    """One legend for a figure: the last panel's entries plus any others, right of the figure."""
     h2, l2 = axes[-1].get_legend_handles_labels()
     if axes[-1].get_legend():
         axes[-1].get_legend().remove()
     h1, l1 = axes[0].get_legend_handles_labels()
-    extra = [(h, l) for h, l in zip(h1, l1) if l not in l2]
-    fig.legend([*h2, *[h for h, _ in extra]], [*l2, *[l for _, l in extra]],
+    extra = [(h, lab) for h, lab in zip(h1, l1) if lab not in l2]
+    fig.legend([*h2, *[h for h, _ in extra]], [*l2, *[lab for _, lab in extra]],
                loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
 def accuracy_summary(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Per model and training distance: accuracy at the training distance and beyond, steps-to-criterion."""
-    d = by_distance(acc)
-    at = d[d["distance"] == d["train_distance"]].groupby(["model", "train_distance"])["accuracy"].mean()
-    beyond = d[d["distance"] > d["train_distance"]].groupby(["model", "train_distance"])["accuracy"].mean()
-    table = pd.DataFrame({"acc_at_train_distance": at, "acc_beyond": beyond})
+    """Per model and training setting, mean over seeds: accuracy on trained distances and on longer,
+    unseen ones (test set by distance), steps-to-criterion, seeds."""
+    d = acc[acc["test_set"] == "distance"] if "test_set" in acc else acc
+    d = d.assign(seen=d["distance"] <= d["train_max_distance"])
+    per_run = pooled(d, [*RUN_KEYS, "seen"])
+    wide = per_run.pivot_table(index=list(RUN_KEYS), columns="seen", values="accuracy").reset_index()
+    wide = wide.rename(columns={True: "acc_trained", False: "acc_unseen"})
+    keys = ["model", *SETTING]
+    table = wide.groupby(keys).agg(seeds=("seed", "nunique"), **{c: (c, "mean") for c in ("acc_trained", "acc_unseen")
+                                                                 if c in wide})
     if len(runs):
-        steps = runs.groupby(["model", "train_distance"])[["steps_to_95", "steps_to_99", "steps"]].mean()
-        table = table.join(steps)
+        table = table.join(runs.groupby(keys)[["steps_to_95", "steps"]].mean())
     table = table.reset_index()
     table["model"] = pd.Categorical(table["model"], [m for m in style.model_order() if m in set(table["model"])])
-    return table.sort_values(["model", "train_distance"]).reset_index(drop=True)
+    return table.sort_values(["model", *SETTING]).reset_index(drop=True)
 
 
 def baseline_table(baselines: pd.DataFrame) -> pd.DataFrame:
-    return pooled(baselines, ["heuristic"])[["heuristic", "accuracy"]]
+    """Each heuristic's accuracy on the test set by distance, per training setting."""
+    b = baselines[baselines["test_set"] == "distance"] if "test_set" in baselines else baselines
+    g = pooled(b, [*SETTING, "heuristic"])
+    return g.pivot_table(index="heuristic", columns=list(SETTING), values="accuracy").round(3)
 
 
 def make_all(folder: Path) -> list[Path]:
@@ -196,8 +295,11 @@ def make_all(folder: Path) -> list[Path]:
         acc, base = load_accuracy(folder), load_baselines(folder)
         paths += style.save(plot_accuracy_vs_distance(acc, base), folder / "figures", "accuracy_vs_distance")
         paths += style.save(plot_accuracy_vs_attractors(acc, base), folder / "figures", "accuracy_vs_attractors")
+        cf = load_counterfactual(folder)
+        if cf is not None:
+            paths += style.save(plot_counterfactual(cf), folder / "figures", "counterfactual")
         runs = load_runs(folder)
-        if len(runs):
+        if len(runs) and (runs["train_min_distance"] == runs["train_max_distance"]).any():
             paths += style.save(plot_steps_to_criterion(runs), folder / "figures", "steps_to_criterion")
     if (folder / "scaling.csv").exists():
         from longdep.analysis.scaling_figures import make_scaling_figures

@@ -36,8 +36,16 @@ def model_colors() -> dict:
 def model_color(model: str) -> str:
     return MODELS[model].color if model in MODELS else model_name(model)
 
-BASELINE_NAMES = {"majority": "majority label", "first_noun": "first noun", "nearest_noun": "nearest noun"}
-BASELINE_STYLES = {"majority": ":", "first_noun": "-.", "nearest_noun": "--"}
+BASELINE_NAMES = {"majority": "majority label", "first_noun": "first noun", "after_comma": "first noun after a comma",
+                  "after_that": "first noun after the last 'that'", "nearest_noun": "nearest noun",
+                  "noun_majority": "noun-number majority", "bag_of_words": "bag-of-words (logistic regression)"}
+
+
+def baseline_name(heuristic: str) -> str:
+    """A baseline's display name (``offset_16`` -> "noun at verb - 16")."""
+    if heuristic.startswith("offset_"):
+        return f"noun at verb - {heuristic.split('_', 1)[1]}"
+    return BASELINE_NAMES.get(heuristic, heuristic)
 
 
 def apply() -> None:

@@ -1,11 +1,18 @@
-"""Synthetic subject-verb agreement: predict the number of the main verb ("the chef who ... was").
+"""Synthetic subject-verb agreement: predict the number of a verb from its subject ("the chef who ... was").
 
 Sentences come from a small English-like grammar over a closed lexicon. Number is carried by
 nouns and verbs only (determiners never mark it), so the model must find the subject and carry
-its number across the intervening material to the main verb, which ends the sentence:
+its number across the intervening material to the queried verb, which ends the sentence. Where
+the subject is depends on clause structure, not on a surface position:
 
-    sentence = preamble  the SUBJECT  gap  VERB
-    preamble = 0..max_preamble tokens: adverbs and fronted PPs ("near the kitchens ,")
+    sentence = preamble [,]  (NP CVERB that)^k  FRAME
+    FRAME    = the SUBJECT gap VERB                        frame "main": the clause's main verb
+             | NP rel the SUBJECT gap TVERB                frame "rel": the verb of an object relative
+                                                           clause, agreeing with that clause's own subject
+    preamble = 0..max_preamble tokens: adverbs and fronted PPs ("near the kitchens"), then a comma
+               half the time
+    NP CVERB that = a complement clause, k = 0..max_depth ("the dogs said that", "my cook thinks
+               that": a past verb without number, or a present one agreeing with its own NP)
     gap      = distance - 1 tokens of segments, in random order:
         pp     prep NP                  "near the old tables"
         src    rel V NP                 "who saw the waiters"      (V past tense, no number;
@@ -14,18 +21,20 @@ its number across the intervening material to the main verb, which ends the sent
         filler adverbs / parentheticals "really", ", quite honestly ," (", and often ," after one)
     NP       = det adj* noun
 
-Worked example, ``generate(8, 1, AgreementConfig(distance=8, max_preamble=6))`` (label 0 = sg):
+Worked example, ``generate(6, 1, AgreementConfig(distance=8, max_distance=None, max_preamble=6))``
+(label 0 = sg; frame rel, one complement clause):
 
-    position  0    1  2        3       4 5     6      7    8       9   10    11     12  13      14
-    tokens    near my kitchens clearly , their [dish] that admired the cooks beside her farmers [has]
-    ids       26   2  62       21      36 7    55     35   117     1   64    29     5   68      106
-    tags      -    -  N_pl     -       - -     N_sg   -    -       -   N_pl  -      -   N_pl    V_sg
-    subject_index=6  verb_index=14  distance=8  attractors=2  construction=src  length=15
+    position  0     1         2 3   4    5       6     7    8    9       10   11  12     13   14 15      16   17   18  19  20
+    tokens    often certainly , his busy student hopes that your kitchen that his [dish] that my doctors like near his men [sees]
+    tags      -     -         - -   -    N_sg    V_sg  -    -    N_sg    -    -   N_sg   -    -  N_pl    V_pl -    -   N_pl V_sg
+    subject_index=12  verb_index=20  distance=8  attractors=2  construction=orc  frame=rel  depth=1  length=21
 
-The classifier reads ``tokens[:verb_index]`` and predicts ``labels`` at position
-``verb_index - 1``. ``distance = verb_index - subject_index``; ``attractors`` counts the nouns
-strictly between subject and verb whose number differs from the subject's (preamble nouns are
-not attractors). Conventions:
+The first noun ("student"), the first noun after the comma (the same), the first noun after the
+last "that" ("doctors") and the nearest noun ("men") are all wrong here: finding "dish" needs the
+clause structure. The classifier reads ``tokens[:verb_index]`` and predicts ``labels`` at
+``query_index = verb_index - 1``. ``distance = verb_index - subject_index``; ``attractors`` counts
+the nouns strictly between subject and verb whose number differs from the subject's (nouns before
+the subject never count). Conventions:
 
 - ``construction`` is the first noun-bearing segment of the gap; a gap with no noun segment
   (too short for one, or ``constructions=["filler"]``) is labelled ``filler``, and distance 1
@@ -35,19 +44,19 @@ not attractors). Conventions:
   tokens, src/orc 4, plus adjectives): with ``filler`` half to all of that many, the rest
   being adjectives and adverbs; without, at least g / 6, the rest being adjectives. More
   (up to g // 3, as pp) only when ``attractors`` asks for them.
-- Every relative clause modifies the subject. By default (``src_verb="past"``) a src verb is a
-  number-neutral past form ("who saw"), so nothing after the subject repeats its number and
-  ``distance`` is the real distance to the only cue. With ``src_verb="agree"`` it is a present
-  form agreeing with the subject ("who loves", as in English): a closer cue a model can use.
-  An orc verb agrees with the noun right before it and is often an attractor.
+- Every relative clause in the gap modifies the subject. By default (``src_verb="past"``) a src
+  verb is a number-neutral past form ("who saw"), so nothing after the subject repeats its
+  number and ``distance`` is the real distance to the only cue. With ``src_verb="agree"`` it is a
+  present form agreeing with the subject ("who loves", as in English): a closer cue a model can
+  use. An orc verb agrees with the noun right before it and is often an attractor.
 - Every noun other than the subject is singular or plural at random (50/50) unless
-  ``attractors`` fixes how many gap nouns differ; preamble nouns are always random, so the
-  first noun is not always the subject nor of its number.
-- The sentence ends with the main verb; nothing follows it.
+  ``attractors`` fixes how many gap nouns differ; nouns before the subject (preamble,
+  complement clauses, the relative clause's head) are always random.
+- The sentence ends with the queried verb; nothing follows it.
 
 Generation is vectorised over examples in chunks: each sentence is planned as a row of units
 (fixed token templates such as "prep det adj noun"), then all rows are turned into words with
-table lookups (see :func:`benchmark`; ``longdep bench data``, ``longdep data show``).
+table lookups (:mod:`longdep.tasks.grammar`; ``longdep bench data``, ``longdep data show``).
 """
 from __future__ import annotations
 
@@ -61,10 +70,11 @@ import numpy as np
 from longdep.config import TaskConfig, UsageError, check_choice, check_positive
 from longdep.tasks import baselines
 from longdep.tasks.base import TaskSpec, split_seed
-from longdep.tasks.grammar import LABELS, TAGS, VOCAB, max_length, max_nouns, sentences
+from longdep.tasks.grammar import FRAMES, LABELS, TAGS, VOCAB, flip_number, max_length, max_nouns, sentences
 
 CONSTRUCTIONS = ("pp", "src", "orc", "filler")
 SRC_VERBS = ("past", "agree")
+MAX_DEPTH = 4
 CHUNK = 16_384
 TEST_SEED_BASE = 7  # test sets are shared by all runs: their seed depends on the distance only
 
@@ -80,15 +90,22 @@ class AgreementConfig(TaskConfig):
     max_preamble: the preamble before the subject has 0..max_preamble tokens and may hold nouns.
     src_verb: "past" (number-neutral, the default: the subject is the only cue) or "agree" (the
     relative-clause verb agrees with the subject, a nearer cue, as in English).
+    max_depth: complement clauses before the agreeing clause ("the dogs said that the cook thinks
+    that ..."), 0..max_depth of them, uniformly.
+    frames: which verb is queried: ``main`` (the main verb of the clause) and/or ``rel`` (the verb
+    of an object relative clause, agreeing with that clause's own subject: "the chef that the
+    waiters near the door [like]"), uniformly among those given.
     """
 
     name: str = "agreement"
-    distance: int = 32
-    max_distance: Optional[int] = None
+    distance: int = 1
+    max_distance: Optional[int] = 16
     attractors: Optional[int] = None
     constructions: List[str] = field(default_factory=lambda: list(CONSTRUCTIONS))
     max_preamble: int = 10
     src_verb: str = "past"
+    max_depth: int = 2
+    frames: List[str] = field(default_factory=lambda: list(FRAMES))
 
 
 def validate(cfg: AgreementConfig) -> AgreementConfig:
@@ -100,9 +117,16 @@ def validate(cfg: AgreementConfig) -> AgreementConfig:
     check_choice("task.src_verb", cfg.src_verb, SRC_VERBS)
     check_positive("task.distance", cfg.distance)
     if cfg.max_distance is not None and cfg.max_distance < cfg.distance:
-        raise UsageError(f"task.max_distance={cfg.max_distance} is below task.distance={cfg.distance}")
+        raise UsageError(f"task.max_distance={cfg.max_distance} is below task.distance={cfg.distance}; for a fixed "
+                         f"distance set task.max_distance=null, for a range one >= {cfg.distance}")
     if cfg.max_preamble < 0:
         raise UsageError(f"task.max_preamble must be >= 0, got {cfg.max_preamble}")
+    if not 0 <= cfg.max_depth <= MAX_DEPTH:
+        raise UsageError(f"task.max_depth must be in 0..{MAX_DEPTH}, got {cfg.max_depth}")
+    if not cfg.frames:
+        raise UsageError(f"task.frames is empty; valid: {', '.join(FRAMES)}")
+    for f in cfg.frames:
+        check_choice("frame", f, FRAMES)
     if cfg.attractors is not None:
         most = int(max_nouns(np.array([cfg.distance - 1]), _nouns(cfg))[0])
         if not 0 <= cfg.attractors <= most:
@@ -159,6 +183,8 @@ def to_records(tokens, labels, meta) -> list[dict]:
             "distance": int(meta["distance"][i]),
             "attractors": int(meta["attractors"][i]),
             "construction": str(meta["construction"][i]),
+            "frame": str(meta["frame"][i]),
+            "depth": int(meta["depth"][i]),
         })
     return out
 
@@ -168,7 +194,8 @@ def format_example(record: dict) -> str:
     marked = {record["subject_index"], record["verb_index"]}
     words = [f"[{w}]" if i in marked else w for i, w in enumerate(record["tokens"])]
     widths = [max(len(w), len(t)) for w, t in zip(words, record["tags"])]
-    facts = "  ".join(f"{k}={record[k]}" for k in ("label", "distance", "attractors", "construction"))
+    facts = "  ".join(f"{k}={record[k]}" for k in ("label", "distance", "attractors", "construction", "frame",
+                                                    "depth"))
     return "\n".join([
         " ".join(words),
         "  " + facts,
@@ -195,28 +222,107 @@ def benchmark(n: int = 200_000, distance: int = 64, repeats: int = 3) -> dict:
             "n": n, "distance": distance, "repeats": repeats}
 
 
-
 # ---------------------------------------------------------------- what evaluation needs
+def test_distances(cfg: AgreementConfig, eval_cfg) -> list[int]:
+    """Every distance from 1 to ``span`` x the longest training distance, plus ``eval_cfg.distances``."""
+    top = eval_cfg.span * (cfg.max_distance or cfg.distance)
+    return sorted(set(range(1, top + 1)) | set(eval_cfg.distances))
+
+
 def test_sets(cfg: AgreementConfig, eval_cfg) -> list[tuple]:
-    """The fixed test set: ``eval_cfg.n_per_distance`` examples at each of ``eval_cfg.distances``,
-    the same seeded examples for every model and training seed."""
-    parts = []
-    for d in eval_cfg.distances:
-        task = dataclasses.replace(cfg, distance=d, max_distance=None)
-        parts.append(generate(split_seed("test", TEST_SEED_BASE * 1000 + d), eval_cfg.n_per_distance, task))
-    return parts
+    """The fixed test sets, the same seeded examples for every model and training seed with this task:
+    ``("distance", slices, tokens, labels, meta)``: ``n_per_distance`` examples at every test distance;
+    ``("attractors", ...)``: ``n_per_attractor`` examples at each of ``attractor_distances`` with exactly
+    each of ``attractor_counts`` attractors (attractor effects read at a fixed distance)."""
+    def part(seed, n, **change):
+        return generate(split_seed("test", seed), n, dataclasses.replace(cfg, max_distance=None, **change))
+
+    by_distance = [part(TEST_SEED_BASE * 1000 + d, eval_cfg.n_per_distance, distance=d, attractors=None)
+                   for d in test_distances(cfg, eval_cfg)]
+    out = [("distance", ("distance", "frame"), *_concat(by_distance))]
+    controlled = [part(8_000_000 + 100 * d + a, eval_cfg.n_per_attractor, distance=d, attractors=a)
+                  for d in eval_cfg.attractor_distances for a in eval_cfg.attractor_counts]
+    if controlled:
+        out.append(("attractors", ("distance", "attractors"), *_concat(controlled)))
+    return out
+
+
+def _concat(parts):
+    """One (tokens, labels, meta) from several, padding tokens and tags to the longest."""
+    L = max(p[0].shape[1] for p in parts)
+    tokens = np.concatenate([np.pad(p[0], ((0, 0), (0, L - p[0].shape[1]))) for p in parts])
+    meta = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2] if k != "tags"}
+    meta["tags"] = np.concatenate([np.pad(p[2]["tags"], ((0, 0), (0, L - p[2]["tags"].shape[1]))) for p in parts])
+    return tokens, np.concatenate([p[1] for p in parts]), meta
+
+
+def check_eval(cfg: AgreementConfig, eval_cfg) -> None:
+    """Every controlled attractor set must be feasible (a one-line UsageError before anything runs)."""
+    for d in eval_cfg.attractor_distances:
+        for a in eval_cfg.attractor_counts:
+            validate(dataclasses.replace(cfg, distance=d, max_distance=None, attractors=a))
+
+
+def task_baselines(cfg: AgreementConfig, eval_cfg):
+    """The heuristics of :mod:`longdep.tasks.baselines` on every test set, the bag-of-words model and the
+    majority label fitted on 20,000 examples of the training distribution; offsets at the training
+    distances (the shortest and the longest)."""
+    import pandas as pd
+
+    train = generate(split_seed("train", 0), 20_000, dataclasses.replace(cfg, attractors=None))
+    bow = baselines.fit_bag_of_words(*train)
+    offsets = sorted({cfg.distance, cfg.max_distance or cfg.distance})
+    frames = []
+    for name, slices, tok, lab, meta in test_sets(cfg, eval_cfg):
+        df = baselines.baseline_records(tok, lab, meta, offsets, train, bow, slices)
+        frames.append(df.assign(test_set=name)[["test_set", "heuristic", *slices, "n", "accuracy"]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def counterfactuals(tokens, meta, cfg: AgreementConfig, seed: int = 0) -> dict:
+    """Minimal edits of the test sentences, one noun's number flipped and nothing else:
+
+    ``flip_subject`` (the prediction must flip), ``flip_attractor`` (one noun between subject and
+    verb, chosen at random: it must not), ``flip_offset_noun`` (the noun at verb - k for the longest
+    training distance k, where that is a noun other than the subject: it must not).
+    Returns ``{probe: (rows, tokens)}``: the examples it applies to and their edited tokens."""
+    tags = np.asarray(meta["tags"])
+    n, L = tags.shape
+    rows = np.arange(n)
+    cols = np.arange(L)[None]
+    noun = np.isin(tags, (TAGS.index("N_sg"), TAGS.index("N_pl")))
+    subject, verb = np.asarray(meta["subject_index"]), np.asarray(meta["verb_index"])
+    between = noun & (cols > subject[:, None]) & (cols < verb[:, None])
+    keys = np.where(between, np.random.default_rng(seed).random((n, L)), -1.0)
+    offset = verb - (cfg.max_distance or cfg.distance)
+    at_offset = (offset >= 0) & noun[rows, np.maximum(offset, 0)] & (offset != subject)
+    where = {"flip_subject": (rows, subject), "flip_attractor": (rows[between.any(1)], keys.argmax(1)[between.any(1)]),
+             "flip_offset_noun": (rows[at_offset], offset[at_offset])}
+    out = {}
+    for probe, (r, c) in where.items():
+        edited = np.asarray(tokens)[r].copy()
+        edited[np.arange(len(r)), c] = flip_number(edited[np.arange(len(r)), c])
+        out[probe] = (r, edited)
+    return out
 
 
 def longest(cfg: AgreementConfig, eval_cfg) -> int:
-    """The longest sentence a run on ``cfg`` evaluated at ``eval_cfg.distances`` can see."""
-    return max_length(max([cfg.max_distance or cfg.distance, *eval_cfg.distances]), cfg.max_preamble)
+    """The longest sentence a run on ``cfg`` evaluated with ``eval_cfg`` can see."""
+    top = max([*test_distances(cfg, eval_cfg), *eval_cfg.attractor_distances])
+    return max_length(top, cfg.max_preamble, cfg.max_depth, "rel" in cfg.frames)
+
+
+def _run_columns(cfg: AgreementConfig) -> dict:
+    return {"train_min_distance": cfg.distance, "train_max_distance": cfg.max_distance or cfg.distance}
+
+
+def _run_tag(cfg: AgreementConfig) -> str:
+    return f"d{cfg.distance}" if cfg.max_distance in (None, cfg.distance) else f"d{cfg.distance}-{cfg.max_distance}"
 
 
 SPEC = TaskSpec(
     name="agreement", config=AgreementConfig, generate=generate, vocab=VOCAB, labels=LABELS,
-    slices=("distance", "attractors"), validate=validate, test_sets=test_sets,
-    baselines=baselines.baseline_records, max_length=longest,
-    run_columns=lambda cfg: {"train_distance": cfg.distance},
-    run_tag=lambda cfg: f"d{cfg.distance}", to_records=to_records, format_record=format_example,
-    benchmark=benchmark,
+    validate=validate, check_eval=check_eval, test_sets=test_sets, baselines=task_baselines,
+    counterfactuals=counterfactuals, max_length=longest, run_columns=_run_columns, run_tag=_run_tag,
+    to_records=to_records, format_record=format_example, benchmark=benchmark,
 )

@@ -23,16 +23,19 @@ class TaskSpec:
     config: its config dataclass (subclass of :class:`longdep.config.TaskConfig`).
     generate: ``(seed, n, cfg) -> (tokens (n, L) int64, labels (n,) int64, meta)``; ``meta`` holds
         numpy arrays of length n, at least ``query_index`` (the position whose output is classified;
-        the model sees tokens[:query_index + 1]) and every column in ``slices``.
+        the model sees tokens[:query_index + 1]) and the slice columns of the test sets.
     vocab, labels: token strings (id 0 is padding) and label names.
-    slices: the meta columns evaluation groups accuracy by (e.g. distance, attractors).
     validate: ``cfg -> cfg``, a one-line UsageError for settings no example can meet.
-    test_sets: ``(cfg, eval_cfg) -> [(tokens, labels, meta), ...]``, the fixed test set.
-    baselines: ``(tokens, labels, meta) -> DataFrame`` of heuristic accuracy per slice
-        (columns heuristic, *slices, n, accuracy).
+    check_eval: ``(cfg, eval_cfg) -> None``, a UsageError for test sets that cannot be made.
+    test_sets: ``(cfg, eval_cfg) -> [(name, slices, tokens, labels, meta), ...]``, the fixed test
+        sets and the meta columns each one's accuracy is grouped by.
+    baselines: ``(cfg, eval_cfg) -> DataFrame`` of heuristic accuracy on the test sets (columns
+        test_set, heuristic, the slices, n, accuracy).
+    counterfactuals: ``(tokens, meta, cfg) -> {probe: (rows, edited tokens)}``, minimal edits of
+        test sentences whose effect on the prediction shows what the model used.
     max_length: ``(cfg, eval_cfg) -> int``, the longest sequence a run can see.
     run_columns: ``cfg -> dict`` of columns naming the training setting in accuracy.csv.
-    run_tag: ``cfg -> str``, the short setting in run ids and run names (e.g. ``d32``).
+    run_tag: ``cfg -> str``, the short setting in run ids and run names (e.g. ``d1-16``).
     to_records, format_record: examples as JSON-ready dicts, and one dict as readable text
         (``longdep data export|show``).
     benchmark: ``(n, distance) -> dict`` with ``examples_per_s`` (``longdep bench data``).
@@ -43,10 +46,11 @@ class TaskSpec:
     generate: Callable[..., tuple]
     vocab: Sequence[str]
     labels: Sequence[str]
-    slices: tuple
     validate: Callable[[Any], Any]
+    check_eval: Callable[..., None]
     test_sets: Callable[..., list]
     baselines: Callable[..., Any]
+    counterfactuals: Callable[..., dict]
     max_length: Callable[..., int]
     run_columns: Callable[[Any], dict]
     run_tag: Callable[[Any], str]

@@ -19,9 +19,11 @@ _TVERBS = [(w + "s", w) for w in (
 _MVERBS = [("was", "were"), ("is", "are"), ("has", "have"), ("seems", "seem")]
 _PVERBS = ["liked", "loved", "saw", "knew", "helped", "admired", "paid", "called", "trusted", "hated", "met",
            "followed"]
+_CVERBS = [(w + "s", w) for w in ("say", "think", "believe", "hope", "claim")]  # take a "that" clause
+_CPAST = ["said", "thought", "believed", "hoped", "claimed", "felt"]
 
 # Token kinds. A kind with number has a singular and a plural pool.
-PAD_K, DET, ADJ, ADV, PREP, REL, COMMA, AND, NOUN, TVERB, MVERB, PVERB = range(12)
+PAD_K, DET, ADJ, ADV, PREP, REL, COMMA, AND, NOUN, TVERB, MVERB, PVERB, CVERB, CPAST, THAT = range(15)
 _POOLS = {
     PAD_K: [PAD],
     DET: ["the", "my", "our", "his", "her", "your", "their"],
@@ -35,6 +37,9 @@ _POOLS = {
     TVERB: ([s for s, _ in _TVERBS], [p for _, p in _TVERBS]),
     MVERB: ([s for s, _ in _MVERBS], [p for _, p in _MVERBS]),
     PVERB: _PVERBS,
+    CVERB: ([s for s, _ in _CVERBS], [p for _, p in _CVERBS]),
+    CPAST: _CPAST,
+    THAT: [],  # the complementizer: the word "that" of the REL pool (see below)
 }
 TAGS = ("-", "N_sg", "N_pl", "V_sg", "V_pl")
 LABELS = ("sg", "pl")
@@ -52,9 +57,18 @@ for _kind, _pool in _POOLS.items():
     _SIZE[_kind] = len(_sg)
 _TAG = np.zeros((len(_POOLS), 2), np.int8)      # tag id of (kind, number)
 _TAG[NOUN] = (TAGS.index("N_sg"), TAGS.index("N_pl"))
-_TAG[[TVERB, MVERB]] = (TAGS.index("V_sg"), TAGS.index("V_pl"))
+_TAG[[TVERB, MVERB, CVERB]] = (TAGS.index("V_sg"), TAGS.index("V_pl"))
 WORD2ID = {w: i for i, w in enumerate(VOCAB)}
 assert VOCAB[0] == PAD and len(WORD2ID) == len(VOCAB), "words must be unique across pools"
+_START[THAT], _SIZE[THAT] = WORD2ID["that"], 1  # complementizer and relativizer share the word
+THAT_ID = WORD2ID["that"]
+
+
+def flip_number(token_ids: np.ndarray) -> np.ndarray:
+    """The same nouns in the other number ("chef" <-> "chefs"); other tokens unchanged."""
+    t = np.asarray(token_ids)
+    sg, pl, size = _START[NOUN, 0], _START[NOUN, 1], _SIZE[NOUN]
+    return np.where((t >= sg) & (t < sg + size), t + (pl - sg), np.where((t >= pl) & (t < pl + size), t - (pl - sg), t))
 
 # ---------------------------------------------------------------- units (fixed token templates)
 # A unit is a short template of (kind, number source) slots. Number sources: 0 none, 1 the unit's
@@ -76,10 +90,16 @@ for _k in range(MAX_ADJ + 1):
 _UNITS.update(adv=[(ADV, 0)],
               paren3=[(COMMA, 0), (ADV, 0), (COMMA, 0)], paren4=[(COMMA, 0), (ADV, 0), (ADV, 0), (COMMA, 0)],
               and3=[(AND, 0), (ADV, 0), (COMMA, 0)], and4=[(AND, 0), (ADV, 0), (ADV, 0), (COMMA, 0)],
-              comma=[(COMMA, 0)], subject=[(DET, 0), (NOUN, SUBJ)], verb=[(MVERB, SUBJ)])
+              comma=[(COMMA, 0)], subject=[(DET, 0), (NOUN, SUBJ)], verb=[(MVERB, SUBJ)],
+              rel=[(REL, 0)], rverb=[(TVERB, SUBJ)])
+for _k in range(2):  # complement clauses "the dogs said that", "the old cook thinks that"; RC heads "the chef"
+    _UNITS[f"comp{_k}"] = _np(_k) + [(CPAST, 0), (THAT, 0)]
+    _UNITS[f"compa{_k}"] = _np(_k) + [(CVERB, OWN), (THAT, 0)]
+    _UNITS[f"head{_k}"] = _np(_k)
 _UID = {name: i for i, name in enumerate(_UNITS)}
 _J = max(map(len, _UNITS.values()))
 assert _UID["and3"] - _UID["paren3"] == _UID["and4"] - _UID["paren4"] == 2
+assert _UID["comp1"] - _UID["comp0"] == _UID["compa1"] - _UID["compa0"] == _UID["head1"] - _UID["head0"] == 3
 # Per-token lookup tables indexed by ((unit * 2 + own number) * 2 + subject number) * _J + slot:
 # first word id and size of the pool to draw from, and the tag. Zeros (the pad word) elsewhere.
 _T_START = np.zeros((len(_UNITS), 2, 2, _J), np.uint32)
@@ -103,9 +123,14 @@ _NOUN_LEN = {"pp": 3, "src": 4, "orc": 4}
 
 
 
-def max_length(distance: int, max_preamble: int) -> int:
-    """Longest possible sentence: preamble + determiner + subject + gap + verb."""
-    return max_preamble + distance + 2
+COMP_LEN = 5  # longest complement clause unit: det adj noun verb that
+HEAD_LEN = 4  # longest relative-clause frame before the subject: det adj noun who|that
+
+
+def max_length(distance: int, max_preamble: int, max_depth: int = 0, rel_frame: bool = False) -> int:
+    """Longest possible sentence: preamble (+ comma) + complement clauses + relative-clause head +
+    determiner + subject + gap + verb."""
+    return max_preamble + COMP_LEN * max_depth + HEAD_LEN * rel_frame + distance + 2
 
 
 def max_nouns(gap: np.ndarray, nouns: tuple) -> np.ndarray:
@@ -217,25 +242,44 @@ def _column(n, unit, present=True):
     return np.broadcast_to(np.where(present, _UID[unit], 0), (n,))[:, None]
 
 
+FRAMES = ("main", "rel")
+
+
 def sentences(rng, n, cfg, nouns):
-    """``n`` examples of ``cfg`` (an AgreementConfig) using the noun constructions ``nouns``: draw
-    distances, preambles and subjects, plan, render. Returns tokens, labels (the subject's number), meta."""
+    """``n`` examples of ``cfg`` (an AgreementConfig) using the noun constructions ``nouns``.
+
+    Draws per example: distance, preamble length (its comma half the time), complement-clause
+    depth (0..max_depth), frame (the queried verb is the main verb, or the verb of an object
+    relative clause that agrees with that clause's own subject), the subject's number; plans
+    the gap; renders. Returns tokens, labels (the subject's number), meta.
+    """
     dist = rng.integers(cfg.distance, (cfg.max_distance or cfg.distance) + 1, n)
     pre = rng.integers(0, cfg.max_preamble + 1, n)
+    comma = (pre >= 2) & (rng.random(n) < 0.5)
+    depth = rng.integers(0, cfg.max_depth + 1, n)
+    frames = np.array([FRAMES.index(f) for f in cfg.frames])
+    frame = frames[rng.integers(0, len(frames), n)]
     subj = rng.integers(0, 2, n)
-    # Preamble: P = 1 is one adverb; otherwise P - 1 tokens of fronted PPs and adverbs, then ",".
-    p_ids, p_flip, _ = _plan(rng, np.where(pre >= 2, pre - 1, pre), ("pp",), True, False, None)
+    # Preamble: P = 1 is one adverb; otherwise P - 1 tokens of fronted PPs and adverbs (+ ",").
+    p_len = np.where(pre >= 2, pre - 1, pre) + ((pre >= 2) & ~comma)
+    p_ids, p_flip, _ = _plan(rng, p_len, ("pp",), True, False, None)
     g_ids, g_flip, label = _plan(rng, dist - 1, nouns, "filler" in cfg.constructions, True, cfg.attractors,
                                  cfg.src_verb == "agree")
-    ids = np.concatenate([p_ids, _column(n, "comma", pre >= 2), _column(n, "subject"), g_ids,
-                          _column(n, "verb")], 1)
-    zero = np.zeros((n, 1), np.int64)                  # number of the comma, subject and verb units
-    nums = np.concatenate([p_flip, zero, zero, subj[:, None] ^ g_flip, zero], 1).astype(np.int64)
+    k = max(cfg.max_depth, 1)
+    c_ids = np.where(np.arange(k)[None] < depth[:, None],
+                     np.array([_UID["comp0"], _UID["compa0"]])[rng.integers(0, 2, (n, k))] + 3 * rng.integers(0, 2, (n, k)), 0)
+    rel = frame == 1
+    h_ids = np.where(rel, _UID["head0"] + 3 * rng.integers(0, 2, n), 0)[:, None]
+    verb = np.where(rel, _UID["rverb"], _UID["verb"])[:, None]
+    ids = np.concatenate([p_ids, _column(n, "comma", comma), c_ids, h_ids, _column(n, "rel", rel),
+                          _column(n, "subject"), g_ids, verb], 1)
+    zero = np.zeros((n, 1), np.int64)
+    nums = np.concatenate([p_flip, zero, rng.integers(0, 2, (n, k)), rng.integers(0, 2, (n, 1)), zero, zero,
+                           subj[:, None] ^ g_flip, zero], 1).astype(np.int64)
     tokens, tags, starts, length = _render(rng, ids, nums, subj)
-    s_col, v_col = p_ids.shape[1] + 1, ids.shape[1] - 1
+    s_col, v_col = p_ids.shape[1] + 1 + k + 2, ids.shape[1] - 1
     meta = {"subject_index": starts[:, s_col] + 1, "verb_index": starts[:, v_col],
             "query_index": starts[:, v_col] - 1, "distance": dist,
             "attractors": g_flip.sum(1), "length": length, "construction": _LABEL_NAMES[label],
-            "tags": tags}
+            "frame": np.array(FRAMES)[frame], "depth": depth, "tags": tags}
     return tokens, subj, meta
-

@@ -61,11 +61,19 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
     if cfg.wandb.mode is not None:
         check_choice("wandb.mode", cfg.wandb.mode, WANDB_MODES)
-    if not ev.distances:
-        raise UsageError("eval.distances is empty")
-    for d in ev.distances:
-        check_positive("eval.distances entry", d)
-    check_positive("eval.n_per_distance", ev.n_per_distance)
+    if ev.span < 0:
+        raise UsageError(f"eval.span must be >= 0 (0: only eval.distances), got {ev.span}")
+    if not ev.span and not ev.distances:
+        raise UsageError("no test distances: set eval.span > 0 or list eval.distances")
+    for what, values in (("eval.distances", ev.distances), ("eval.attractor_distances", ev.attractor_distances)):
+        for d in values:
+            check_positive(f"{what} entry", d)
+    for a in ev.attractor_counts:
+        if a < 0:
+            raise UsageError(f"eval.attractor_counts entry must be >= 0, got {a}")
+    for what in ("n_per_distance", "n_per_attractor", "batch_size"):
+        check_positive(f"eval.{what}", getattr(ev, what))
+    spec.check_eval(cfg.task, ev)
     m = cfg.model
     if get_model(m.name).family == "attention" and m.positions == "learned":
         need = spec.max_length(cfg.task, ev)

@@ -3,10 +3,12 @@
     longdep train model.name=lstm task.distance=64 train.max_steps=1500
 
 writes (appending, atomically, idempotently per run id):
-- ``results/<name>/accuracy.csv``: one row per (run, test slice) with ``run_id, model, seed``, the
-  task's run columns (``train_distance``), the model options, the task's slice columns
-  (``distance, attractors``) and ``n, correct, accuracy``;
-- ``results/<name>/baselines.csv``: the task's heuristic baselines on the same test set;
+- ``results/<name>/accuracy.csv``: one row per (run, test set, slice) with ``run_id, model, seed``,
+  the task's run columns (``train_min_distance, train_max_distance``), the model options,
+  ``test_set`` and its slice columns (``distance, frame`` or ``distance, attractors``) and
+  ``n, correct, accuracy``;
+- ``results/<name>/counterfactual.csv``: the counterfactual probes (see :mod:`longdep.training.evaluate`);
+- ``results/<name>/baselines.csv``: the task's heuristic baselines on the same test sets;
 - ``results/<name>/runs/<run_id>.json``: config, config hash, commit, library versions,
   hardware, wall time, steps-to-criterion and the validation curve.
 
@@ -28,9 +30,9 @@ import torch
 
 from longdep import tracking
 from longdep.config import RunConfig, config_hash, results_folder, to_dict
-from longdep.models import get_model
 from longdep.records import append_rows, environment, write_json
 from longdep.tasks import get_task
+from longdep.training.evaluate import evaluate, write_baselines
 
 
 def run_id(cfg: RunConfig) -> str:
@@ -60,48 +62,6 @@ def quiet_lightning() -> None:
     from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
     warnings.filterwarnings("ignore", category=PossibleUserWarning)
-
-
-@torch.no_grad()
-def evaluate(module, cfg: RunConfig) -> pd.DataFrame:
-    """Per-example correctness on the task's test set: one DataFrame with its slice columns and ``correct``."""
-    from longdep.training.lit import prefix_batch
-
-    spec = get_task(cfg.task.name)
-    module.eval()
-    device = next(module.parameters()).device
-    frames = []
-    for tok, lab, meta in spec.test_sets(cfg.task, cfg.eval):
-        bs = cfg.eval.batch_size
-        correct = []
-        for i in range(0, len(lab), bs):
-            x, q, y = prefix_batch(tok[i:i + bs], lab[i:i + bs], meta["query_index"][i:i + bs])
-            pred = module(x.to(device), q.to(device)).argmax(-1).cpu()
-            correct.append((pred == y).numpy())
-        frames.append(pd.DataFrame({**{c: meta[c] for c in spec.slices},
-                                    "correct": np.concatenate(correct).astype(int)}))
-    return pd.concat(frames, ignore_index=True)
-
-
-def tidy_accuracy(per_example: pd.DataFrame, cfg: RunConfig, rid: str) -> pd.DataFrame:
-    slices = list(get_task(cfg.task.name).slices)
-    rows = (per_example.groupby(slices, as_index=False)
-            .agg(n=("correct", "size"), correct=("correct", "sum")))
-    rows["accuracy"] = rows["correct"] / rows["n"]
-    m = cfg.model
-    ident = {"run_id": rid, "model": m.name, "seed": cfg.train.seed,
-             **get_task(cfg.task.name).run_columns(cfg.task),
-             "backend": get_model(m.name).backend_label(m.backend), "positions": m.positions, "norm": m.norm}
-    return pd.DataFrame({**ident, **rows.to_dict("list")})[[*ident, *slices, "n", "correct", "accuracy"]]
-
-
-def write_baselines(cfg: RunConfig) -> pd.DataFrame:
-    """The task's heuristic baselines on the test set, written once per results folder and test set."""
-    spec = get_task(cfg.task.name)
-    df = pd.concat([spec.baselines(*part) for part in spec.test_sets(cfg.task, cfg.eval)], ignore_index=True)
-    df.insert(0, "run_id", "baselines-" + config_hash({"task": to_dict(cfg)["task"], "eval": to_dict(cfg)["eval"]}))
-    append_rows(results_dir(cfg) / "baselines.csv", df)
-    return df
 
 
 def make_trainer(cfg: RunConfig, logger=False):
@@ -146,8 +106,7 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         return {"run_id": rid, "rank": trainer.global_rank}
     if module.train_device is not None:
         module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
-    per_example = evaluate(module, cfg)
-    rows = tidy_accuracy(per_example, cfg, rid)
+    rows, probes, test_accuracy = evaluate(module, cfg, rid)
     record = {
         "run_id": rid,
         "config": to_dict(cfg),
@@ -158,7 +117,7 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         "steps_to_99": module.steps_to[0.99],
         "final_val_acc": module.val_history[-1][1] if module.val_history else None,
         "val_curve": module.val_history,
-        "test_accuracy": float(per_example["correct"].mean()),
+        "test_accuracy": test_accuracy,
         "train_time_s": round(train_time, 3),
         "wall_time_s": round(time.perf_counter() - start, 3),
         "parameters": sum(p.numel() for p in module.parameters()),
@@ -169,7 +128,9 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     if logger is not None:
         tracking.log_run_summary(logger, record, rows)
     append_rows(out / "accuracy.csv", rows)
-    write_baselines(cfg)
+    if len(probes):
+        append_rows(out / "counterfactual.csv", probes)
+    write_baselines(cfg, out / "baselines.csv")
     write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
     return record
 

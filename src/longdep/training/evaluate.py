@@ -1,0 +1,97 @@
+"""Evaluating a trained model on its task's fixed test sets: tidy accuracy rows, counterfactual
+probes, and the heuristic baselines of the same test sets. Task-agnostic: the task's spec says
+what the test sets, their slices and the probes are.
+
+- accuracy: one row per (run, test set, slice) with ``n, correct, accuracy``;
+- counterfactual: one row per (run, test distance, probe) with ``n, rate``, where ``rate`` is the
+  share of predictions that changed when one noun's number was flipped (1 is right for
+  ``flip_subject``, 0 for the others);
+- baselines: the task's heuristics, once per results folder and task/eval config.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from longdep.config import RunConfig, config_hash, to_dict
+from longdep.models import get_model
+from longdep.records import append_rows, locked, read_csv
+from longdep.tasks import get_task
+
+
+@torch.no_grad()
+def predict(module, tokens: np.ndarray, labels: np.ndarray, query_index: np.ndarray, batch_size: int) -> np.ndarray:
+    """The module's predicted label for every example (on the module's device)."""
+    from longdep.training.lit import prefix_batch
+
+    module.eval()
+    device = next(module.parameters()).device
+    order = np.argsort(query_index, kind="stable")  # similar lengths together: less padding per batch
+    out = np.empty(len(labels), np.int64)
+    for i in range(0, len(labels), batch_size):
+        idx = order[i:i + batch_size]
+        x, q, _ = prefix_batch(tokens[idx], labels[idx], query_index[idx])
+        out[idx] = module(x.to(device), q.to(device)).argmax(-1).cpu().numpy()
+    return out
+
+
+def run_columns(cfg: RunConfig, rid: str) -> dict:
+    """The columns naming a run in every results table."""
+    m = cfg.model
+    return {"run_id": rid, "model": m.name, "seed": cfg.train.seed, **get_task(cfg.task.name).run_columns(cfg.task),
+            "backend": get_model(m.name).backend_label(m.backend), "positions": m.positions, "norm": m.norm}
+
+
+def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Accuracy rows, counterfactual rows and the overall accuracy on the test set by distance."""
+    spec = get_task(cfg.task.name)
+    ident = run_columns(cfg, rid)
+    acc_frames, probe_frames, overall = [], [], float("nan")
+    for name, slices, tok, lab, meta in spec.test_sets(cfg.task, cfg.eval):
+        pred = predict(module, tok, lab, meta["query_index"], cfg.eval.batch_size)
+        per = pd.DataFrame({c: meta[c] for c in slices}).assign(correct=(pred == lab).astype(int))
+        rows = per.groupby(list(slices), as_index=False).agg(n=("correct", "size"), correct=("correct", "sum"))
+        rows["accuracy"] = rows["correct"] / rows["n"]
+        acc_frames.append(rows.assign(test_set=name))
+        if name == "distance":
+            overall = float(per["correct"].mean())
+            if cfg.eval.probes:
+                probe_frames.append(_probes(module, cfg, spec, tok, lab, meta, pred))
+    acc = pd.concat(acc_frames, ignore_index=True)
+    slices = [c for c in acc.columns if c not in ("test_set", "n", "correct", "accuracy")]
+    acc = pd.concat([pd.DataFrame([ident] * len(acc)), acc[["test_set", *slices, "n", "correct", "accuracy"]]], axis=1)
+    probes = pd.concat(probe_frames, ignore_index=True) if probe_frames else pd.DataFrame()
+    if len(probes):
+        probes = pd.concat([pd.DataFrame([ident] * len(probes)), probes], axis=1)
+    return acc, probes, overall
+
+
+def _probes(module, cfg, spec, tok, lab, meta, pred) -> pd.DataFrame:
+    frames = []
+    for probe, (rows, edited) in spec.counterfactuals(tok, meta, cfg.task).items():
+        if not len(rows):
+            continue
+        new = predict(module, edited, lab[rows], meta["query_index"][rows], cfg.eval.batch_size)
+        frames.append(pd.DataFrame({"distance": meta["distance"][rows], "probe": probe,
+                                    "changed": (new != pred[rows]).astype(int)}))
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True)
+    out = df.groupby(["distance", "probe"], as_index=False).agg(n=("changed", "size"), rate=("changed", "mean"))
+    return out
+
+
+def write_baselines(cfg: RunConfig, path) -> None:
+    """The task's baselines for this run's task and eval config, computed once per results file."""
+    spec = get_task(cfg.task.name)
+    d = to_dict(cfg)
+    bid = "baselines-" + config_hash({"task": d["task"], "eval": {k: v for k, v in d["eval"].items()
+                                                                  if k not in ("batch_size", "probes")}})
+    with locked(path.with_name(path.name + ".baselines")):
+        old = read_csv(path)
+        if old is not None and (old["run_id"] == bid).any():
+            return
+        df = spec.baselines(cfg.task, cfg.eval)
+        ident = {"run_id": bid, **spec.run_columns(cfg.task)}
+        append_rows(path, pd.concat([pd.DataFrame([ident] * len(df)), df], axis=1))
