@@ -1,4 +1,5 @@
 """Grids: bad input, resume after real kill -9, the same rows from every launcher, W&B offline runs."""
+import io
 import json
 import os
 import signal
@@ -139,3 +140,33 @@ def test_slurm_without_a_cluster_is_a_usage_error(tmp_path, monkeypatch, capsys)
     assert cli.main(["grid", "smoke", "--out", str(tmp_path / "s"), "--launcher", "slurm"]) == 2
     assert "needs a SLURM cluster" in capsys.readouterr().err
     assert not (tmp_path / "s" / "accuracy.csv").exists()
+
+
+TUNED = """
+config: train
+base: {task.distance: 1, task.max_distance: 3, train.max_steps: 6, train.val_every: 3, train.val_size: 32,
+       train.progress: false, model.d_model: 16, model.d_ff: 32, model.heads: 2, eval.span: 1,
+       eval.n_per_distance: 4, eval.attractor_distances: [], eval.probes: false, wandb.enabled: false}
+axes: {model.name: [lstm, transformer], train.seed: [0, 1]}
+tune:
+  base: {train.max_steps: 9}
+  axes: {train.lr: [0.00001, 0.01]}
+"""
+
+
+def test_tuning_stage_chooses_per_model_on_validation_and_every_cell_uses_it(tmp_path, monkeypatch):
+    from longdep.grid import run_grid
+
+    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
+    (tmp_path / "tuned.yaml").write_text(TUNED)
+    res = run_grid("tuned", tmp_path / "out", stream=io.StringIO())
+    assert res.failed == 0
+    tuning = pd.read_csv(tmp_path / "out" / "tuning.csv")
+    assert len(tuning) == 4 and tuning.groupby("model.name")["chosen"].sum().tolist() == [1, 1]
+    assert len(list((tmp_path / "out" / "tune" / "runs").glob("*.json"))) == 4  # tuning cells apart from the results
+    for model, rows in tuning.groupby("model.name"):
+        best = rows.sort_values(["final_val_acc", "steps_to_95"], ascending=[False, True]).iloc[0]
+        assert rows[rows["chosen"]]["final_val_acc"].iloc[0] == best["final_val_acc"]
+        cells = [c for c in res.cells if c.model.name == model]
+        assert len(cells) == 2 and {c.train.lr for c in cells} == set(rows[rows["chosen"]]["train.lr"])
+    assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 4

@@ -88,7 +88,7 @@ def cmd_grid(args) -> None:
     from longdep import tracking
 
     res = run_grid(args.name, Path(args.out) if args.out else None, args.overrides,
-                   launcher=args.launcher, workers=args.workers)
+                   launcher=args.launcher, workers=args.workers, scale=not args.no_scale)
     print_summary(res.out)
     paths = figures.make_all(res.out)
     for path in paths:
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="results folder (default results/NAME)")
     g.add_argument("--launcher", default="local", help="local | submitit-local | slurm")
     g.add_argument("--workers", type=int, default=1, help="parallel workers (local) or jobs (submitit)")
+    g.add_argument("--no-scale", action="store_true", help="skip the grid's cost sweep")
     g.add_argument("overrides", nargs="*", metavar="key=value")
     g.set_defaults(func=cmd_grid)
 

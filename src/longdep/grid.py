@@ -325,7 +325,7 @@ class GridResult:
 
 
 def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "local", workers: int = 1,
-             stream=None) -> GridResult:
+             stream=None, scale: bool = True) -> GridResult:
     """Run the missing cells of grid ``name`` with ``launcher`` (its tuning stage first, if any); return
     the folder, failures and cells."""
     stream = stream or sys.stdout  # looked up at call time: sys.stdout may have been replaced since import
@@ -341,7 +341,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
     tuned = tune_configs(grid, out, run_overrides)
     first = {} if not tuned else {None: {}}
     cells = cell_configs(grid, out, run_overrides, chosen=first or None)  # every cell checked before anything runs
-    sweep = scale_config(grid, out) if grid.scale is not None else None
+    sweep = scale_config(grid, out) if grid.scale is not None and scale else None
     clean_stale_temp_files(out)
     failed = 0
     if tuned:
