@@ -110,12 +110,13 @@ def test_default_sweep_yaml_equals_the_dataclass_defaults():
 def test_committed_paper_results_are_what_the_paper_grid_produces():
     """Every run id of `longdep grid paper` has its record committed, and every committed sweep row is a
     point of its plan: resuming the grid on results/paper is a no-op, and the ids did not drift."""
-    from longdep.grid import cell_configs, load_grid, scale_config
+    from longdep.grid import cell_configs, load_grid, scale_config, tune_configs
     from longdep.measure.plan import plan
     from longdep.training.run import run_id
 
     out = ROOT / "results" / "paper"
     grid = load_grid("paper")
+    assert {run_id(c) for c in tune_configs(grid, out)} == {p.stem for p in (out / "tune" / "runs").glob("*.json")}
     assert {run_id(c) for c in cell_configs(grid, out)} == {p.stem for p in (out / "runs").glob("*.json")}
     points = {p.point_id() for p in plan(scale_config(grid, out))}
     assert set(pd.read_csv(out / "scaling.csv")["point_id"]) <= points

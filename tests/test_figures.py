@@ -53,3 +53,17 @@ def test_figures_are_reproducible_byte_for_byte(reference, tmp_path, capsys):
         outputs.append({p.name: p.read_bytes() for p in sorted((folder / "figures").iterdir())})
     assert outputs[0].keys() == outputs[1].keys() and len(outputs[0]) == 2 * len(FIGURES)
     assert [k for k in outputs[0] if outputs[0][k] != outputs[1][k]] == []
+
+
+def test_report_renders_from_results_and_the_readme_section_is_current(reference):
+    """The README's results numbers are generated from results/paper; prose and data cannot drift."""
+    from pathlib import Path
+
+    from longdep.analysis import report
+
+    text = report.render(reference)
+    assert text.startswith(report.BEGIN) and text.rstrip().endswith(report.END)
+    assert "| LSTM | 1-4 |" in text and "flip_subject" in text
+    root = Path(__file__).resolve().parents[1]
+    assert report.write(root / "results" / "paper", root / "README.md", check=True), \
+        "README.md is not current: run `longdep report results/paper --write README.md`"

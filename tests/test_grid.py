@@ -81,7 +81,7 @@ def test_wandb_offline_runs_hold_the_metrics(reference):
         s = info["summary"]
         assert info["group"] == "smoke" if "group" in info else True
         assert s["steps"] == 20 and 0 <= s["test/acc"] <= 1
-        assert "train/loss" in s and "val/acc" in s and "test/acc_distance_4" in s
+        assert "train/loss" in s and "val/acc" in s and "test/acc_distance_4" in s and "test/acc_attractors_1" in s
         assert s["accelerator"] == "cpu" and s["device_name"]  # where it trained
         assert s["test/accuracy_table"]["nrows"] > 0
     summary = seen["smoke-summary"]["summary"]

@@ -6,6 +6,7 @@
     longdep grid NAME [--out DIR] [key=value ...]      a grid from experiments/NAME.yaml, resumable
     longdep scale [--config NAME] [key=value ...]      cost vs sequence length -> results/<name>/scaling.csv
     longdep figures [RESULTS_DIR]                      rebuild figures from CSVs (offline)
+    longdep report [RESULTS_DIR] [--write|--check README.md]   the README's results section, from the data
     longdep bench data                                 task generation speed
 
 Bad input (unknown names, malformed values, impossible settings) prints one line naming the
@@ -119,12 +120,12 @@ def print_summary(folder: Path) -> None:
         return
     table = figures.accuracy_summary(figures.load_accuracy(folder), figures.load_runs(folder))
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
-        print("\nMean over seeds (acc_beyond = test distances longer than the training distance):")
+        print("\nMean over seeds (acc_trained: the training distances; acc_unseen: every other test distance):")
         print(table.to_string(index=False))
         base = figures.load_baselines(folder)
         if base is not None:
             print("\nHeuristic baselines on the same test set:")
-            print(figures.baseline_table(base).to_string(index=False))
+            print(figures.baseline_table(base).to_string())
 
 
 def cmd_figures(args) -> None:
@@ -138,6 +139,20 @@ def cmd_figures(args) -> None:
         raise UsageError(f"no results CSVs (accuracy.csv, scaling.csv) in {str(folder)!r}")
     for path in paths:
         print(f"wrote {path}")
+
+
+def cmd_report(args) -> None:
+    from longdep.analysis import report
+
+    folder = Path(args.results_dir)
+    if args.write or args.check:
+        readme = Path(args.write or args.check)
+        current = report.write(folder, readme, check=bool(args.check))
+        if args.check and not current:
+            raise UsageError(f"{readme} is not current with {folder}; run longdep report {folder} --write {readme}")
+        print(f"{readme}: {'current' if current else 'rewritten'}")
+        return
+    print(report.render(folder))
 
 
 def cmd_bench(args) -> None:
@@ -185,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("figures", help="rebuild figures from a results folder")
     f.add_argument("results_dir", nargs="?", default="results/quick")
     f.set_defaults(func=cmd_figures)
+
+    r = sub.add_parser("report", help="the README's results section, generated from a results folder")
+    r.add_argument("results_dir", nargs="?", default="results/paper")
+    r.add_argument("--write", metavar="README", help="replace the section between the report markers of this file")
+    r.add_argument("--check", metavar="README", help="exit 2 unless this file's section is current")
+    r.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
     b.add_argument("what", choices=("data",))

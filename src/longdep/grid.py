@@ -339,8 +339,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
     lcfg = load_launcher(launcher, launch_overrides)
     out = Path(out or Path("results") / name)
     tuned = tune_configs(grid, out, run_overrides)
-    first = {} if not tuned else {None: {}}
-    cells = cell_configs(grid, out, run_overrides, chosen=first or None)  # every cell checked before anything runs
+    cells = cell_configs(grid, out, run_overrides, chosen={})  # every cell checked (untuned) before anything runs
     sweep = scale_config(grid, out) if grid.scale is not None and scale else None
     clean_stale_temp_files(out)
     failed = 0

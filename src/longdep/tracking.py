@@ -62,19 +62,28 @@ def log_run_summary(logger, record: dict, rows) -> None:
     import wandb
 
     run = logger.experiment
-    by_distance = rows.groupby("distance")[["correct", "n"]].sum()
-    by_attractors = rows.groupby("attractors")[["correct", "n"]].sum()
     summary = {
         "steps_to_95": record["steps_to_95"], "steps_to_99": record["steps_to_99"],
         "steps": record["steps"], "test/acc": record["test_accuracy"], "wall_time_s": record["wall_time_s"],
         "accelerator": record["accelerator"], "device_name": record["device_name"],
-        **{f"test/acc_distance_{d}": float(r.correct / r.n) for d, r in by_distance.iterrows()},
-        **{f"test/acc_attractors_{a}": float(r.correct / r.n) for a, r in by_attractors.iterrows()},
     }
+    for test_set, column in (("distance", "distance"), ("attractors", "attractors")):
+        part = rows[rows["test_set"] == test_set] if "test_set" in rows else rows
+        if column in part and len(part):
+            for value, r in part.groupby(column)[["correct", "n"]].sum().iterrows():
+                summary[f"test/acc_{column}_{int(value)}"] = float(r.correct / r.n)
     for key, value in summary.items():
         run.summary[key] = value
     run.log({"test/accuracy_table": wandb.Table(dataframe=rows.astype({"run_id": str}))})
     run.finish()
+
+
+def finish(logger, failed: bool = False) -> None:
+    """Close the logger's W&B run (marked failed), if one was started."""
+    import wandb
+
+    if wandb.run is not None:
+        wandb.run.finish(exit_code=1 if failed else 0)
 
 
 def log_grid_summary(cfg_wandb, grid: str, folder: Path, images: list) -> None:

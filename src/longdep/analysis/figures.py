@@ -136,17 +136,11 @@ def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None 
             b = _best_baselines(baselines, lo, hi, "distance")
             _draw_baselines(ax, b.assign(distance=distance_bin(b["distance"])), "distance")
         ax.axvspan(lo, hi, color="0.9", zorder=0)
-        ax.set_xscale("log", base=2)
-        ticks = sorted(set(sub["distance"]))
-        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+        _log2_ticks(ax, sub["distance"])
         ax.set_title(setting_label(lo, hi))
         ax.set_xlabel("test distance (bin upper end)")
         ax.set_ylim(0.0, 1.02)
-    for row in grid:
-        row[0].set_ylabel("accuracy")
-    _legend_outside(fig, axes)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, grid, axes, "accuracy")
 
 
 def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
@@ -171,11 +165,7 @@ def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | Non
         ax.set_xlabel("attractors (nouns of the other number)")
         ax.set_xticks(sorted(set(sub["attractors"])))
         ax.set_ylim(0.0, 1.02)
-    for row in grid:
-        row[0].set_ylabel("accuracy")
-    _legend_outside(fig, axes)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, grid, axes, "accuracy")
 
 
 PROBES = {"flip_subject": "flip the subject (should flip)", "flip_attractor": "flip an intervening noun (should not)",
@@ -202,7 +192,7 @@ def plot_counterfactual(cf: pd.DataFrame) -> plt.Figure:
             sns.lineplot(data=sub, x="distance", y="rate", hue="model", palette=style.model_colors(),
                          errorbar=t_interval, marker="o", ax=ax, legend=(r, c) == (0, len(probes) - 1))
             ax.axhline(1.0 if probe == "flip_subject" else 0.0, color="0.6", lw=0.8, ls="--")
-            ax.set_xscale("log", base=2)
+            _log2_ticks(ax, sub["distance"])
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(f"{PROBES[probe]}\n{setting_label(lo, hi)}", fontsize=8)
             ax.set_xlabel("test distance (bin upper end)")
@@ -244,6 +234,23 @@ def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") 
     return fig
 
 
+def _log2_ticks(ax, values) -> None:
+    """A log2 x axis ticked at the values themselves (4, 16, 64), not 2^k."""
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(values))
+    ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+    ax.minorticks_off()
+
+
+def _finish(fig, grid, axes, ylabel: str) -> plt.Figure:
+    """Label the first column, one legend outside the panels, tight layout."""
+    for row in grid:
+        row[0].set_ylabel(ylabel)
+    _legend_outside(fig, axes)
+    fig.tight_layout()
+    return fig
+
+
 def _empty(text: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5, 2))
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
@@ -263,10 +270,11 @@ def _legend_outside(fig, axes) -> None:
 
 
 def accuracy_summary(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Per model and training setting, mean over seeds: accuracy on trained distances and on longer,
-    unseen ones (test set by distance), steps-to-criterion, seeds."""
+    """Per model and training setting, mean over seeds: accuracy on the trained distances and on the
+    others (test set by distance; for mixed training 1-D the others are the longer, unseen ones),
+    steps-to-criterion, seeds."""
     d = acc[acc["test_set"] == "distance"] if "test_set" in acc else acc
-    d = d.assign(seen=d["distance"] <= d["train_max_distance"])
+    d = d.assign(seen=(d["distance"] >= d["train_min_distance"]) & (d["distance"] <= d["train_max_distance"]))
     per_run = pooled(d, [*RUN_KEYS, "seen"])
     wide = per_run.pivot_table(index=list(RUN_KEYS), columns="seen", values="accuracy").reset_index()
     wide = wide.rename(columns={True: "acc_trained", False: "acc_unseen"})

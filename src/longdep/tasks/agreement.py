@@ -210,7 +210,7 @@ def benchmark(n: int = 200_000, distance: int = 64, repeats: int = 3) -> dict:
     Generates ``n`` examples in chunks of 50k, ``repeats`` times after a warm-up, and reports
     the median rate with its min and max.
     """
-    cfg = AgreementConfig(distance=distance)
+    cfg = AgreementConfig(distance=distance, max_distance=None)
     generate(0, 1000, cfg)
     rates = []
     for r in range(repeats):

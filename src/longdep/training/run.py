@@ -100,39 +100,44 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     if logger is None:
         logger = tracking.make_logger(cfg, rid, out)
     trainer = make_trainer(cfg, logger=logger if logger is not None else False)
-    trainer.fit(module, datamodule=data)
-    train_time = time.perf_counter() - start
-    if trainer.global_rank != 0:  # under DDP only rank 0 evaluates and writes results
-        return {"run_id": rid, "rank": trainer.global_rank}
-    if module.train_device is not None:
-        module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
-    rows, probes, test_accuracy = evaluate(module, cfg, rid)
-    record = {
-        "run_id": rid,
-        "config": to_dict(cfg),
-        "config_hash": rid.rsplit("-", 1)[1],
-        "steps": int(trainer.global_step),
-        "stopped_early": bool(module.val_history and module.val_history[-1][1] >= cfg.train.target_acc),
-        "steps_to_95": module.steps_to[0.95],
-        "steps_to_99": module.steps_to[0.99],
-        "final_val_acc": module.val_history[-1][1] if module.val_history else None,
-        "val_curve": module.val_history,
-        "test_accuracy": test_accuracy,
-        "train_time_s": round(train_time, 3),
-        "wall_time_s": round(time.perf_counter() - start, 3),
-        "parameters": sum(p.numel() for p in module.parameters()),
-        "accelerator": module.train_device,  # e.g. cpu or cuda:0, read while training ran
-        "device_name": module.train_device_name,
-        "environment": environment(),
-    }
-    if logger is not None:
-        tracking.log_run_summary(logger, record, rows)
-    append_rows(out / "accuracy.csv", rows)
-    if len(probes):
-        append_rows(out / "counterfactual.csv", probes)
-    write_baselines(cfg, out / "baselines.csv")
-    write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
-    return record
+    try:
+        trainer.fit(module, datamodule=data)
+        train_time = time.perf_counter() - start
+        if trainer.global_rank != 0:  # under DDP only rank 0 evaluates and writes results
+            return {"run_id": rid, "rank": trainer.global_rank}
+        if module.train_device is not None:
+            module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
+        rows, probes, test_accuracy = evaluate(module, cfg, rid)
+        record = {
+            "run_id": rid,
+            "config": to_dict(cfg),
+            "config_hash": rid.rsplit("-", 1)[1],
+            "steps": int(trainer.global_step),
+            "stopped_early": bool(module.val_history and module.val_history[-1][1] >= cfg.train.target_acc),
+            "steps_to_95": module.steps_to[0.95],
+            "steps_to_99": module.steps_to[0.99],
+            "final_val_acc": module.val_history[-1][1] if module.val_history else None,
+            "val_curve": module.val_history,
+            "test_accuracy": test_accuracy,
+            "train_time_s": round(train_time, 3),
+            "wall_time_s": round(time.perf_counter() - start, 3),
+            "parameters": sum(p.numel() for p in module.parameters()),
+            "accelerator": module.train_device,  # e.g. cpu or cuda:0, read while training ran
+            "device_name": module.train_device_name,
+            "environment": environment(),
+        }
+        if logger is not None:
+            tracking.log_run_summary(logger, record, rows)
+        append_rows(out / "accuracy.csv", rows)
+        if len(probes):
+            append_rows(out / "counterfactual.csv", probes)
+        write_baselines(cfg, out / "baselines.csv")
+        write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
+        return record
+    except BaseException:
+        if logger is not None:  # never leave a W&B run open for the next cell of this process
+            tracking.finish(logger, failed=True)
+        raise
 
 
 def is_done(cfg: RunConfig) -> bool:
