@@ -109,7 +109,7 @@ def git_commit(root: Path | None = None) -> str:
         commit = git("rev-parse", "HEAD")
         if commit.returncode:
             return "unknown"
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        dirty = git("--no-optional-locks", "status", "--porcelain", "--untracked-files=no").stdout.strip()
         return commit.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
