@@ -8,6 +8,8 @@ position, causally: the output at t depends only on tokens[:, :t+1]. Rungs, each
     single_head  minimal self-attention: 1 unscaled head + FFN, no residual/norm (attention.py)
     multi_head   the same with h heads and an output projection         (attention.py)
     transformer  scaled multi-head attention, Add & Norm, FFN, Add & Norm (attention.py)
+    mingru       minGRU: gates from the input only, a linear recurrence run as a log-space
+                 parallel scan, O(log N) depth (scan.py)
 
 Each entry is a :class:`ModelSpec`: builder, family, display name and colour, analytic cost model.
 Config validation, figures, the cost sweep, run names and tracking all ask the registry. Adding a
@@ -30,8 +32,9 @@ from longdep.config import ModelConfig, Registry, UsageError, check_choice, chec
 from longdep.models.attention import BACKENDS, NORMS, POSITIONS, AttentionModel, CausalSelfAttention, TransformerBlock
 from longdep.models.base import FAMILIES, LayerCost, ModelSpec
 from longdep.models.recurrent import RecurrentModel
+from longdep.models.scan import ScanModel
 
-_BUILTIN = ("longdep.models.recurrent", "longdep.models.attention")  # modules with a SPECS list
+_BUILTIN = ("longdep.models.recurrent", "longdep.models.attention", "longdep.models.scan")  # modules with SPECS
 MODELS: Registry = Registry("model")  # name -> ModelSpec, in ladder order
 register_model = MODELS.register
 get_model = MODELS.lookup  # a UsageError listing the valid names for an unknown one
@@ -77,5 +80,5 @@ _load([m.strip() for m in os.environ.get("LONGDEP_PLUGINS", "").split(",") if m.
 __all__ = [
     "BACKENDS", "FAMILIES", "MODELS", "NORMS", "POSITIONS", "LayerCost", "ModelSpec",
     "build_model", "count_parameters", "get_model", "register_model", "validate_model",
-    "AttentionModel", "CausalSelfAttention", "RecurrentModel", "TransformerBlock",
+    "AttentionModel", "CausalSelfAttention", "RecurrentModel", "ScanModel", "TransformerBlock",
 ]
