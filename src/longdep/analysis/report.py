@@ -102,7 +102,7 @@ def learning_cost(runs: pd.DataFrame) -> str:
         return "(no fixed-distance runs)"
     dists = sorted(set(fixed["train_min_distance"]))
     lines = ["| model | " + " | ".join(f"trained at {d}" for d in dists) + " |", "|---|" + "---|" * len(dists)]
-    for model in style.model_order():
+    for model in [m for m in style.model_order() if m in set(fixed["model"])]:
         cells = []
         for d in dists:
             sub = fixed[(fixed["model"] == model) & (fixed["train_min_distance"] == d)]
