@@ -1,5 +1,4 @@
 """Configs compose, reject unknown keys and bad values with one clear line, exit 2, write nothing."""
-from pathlib import Path
 
 import pytest
 

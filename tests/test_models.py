@@ -13,7 +13,6 @@ from torch import nn
 from longdep.config import ModelConfig
 from longdep.models import (
     MODELS,
-    AttentionModel,
     CausalSelfAttention,
     RecurrentModel,
     TransformerBlock,

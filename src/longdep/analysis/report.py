@@ -65,7 +65,7 @@ def attractor_table(acc: pd.DataFrame) -> str:
     per = figures.pooled(a, [*figures.RUN_KEYS, "distance", "attractors"])
     per["attractors"] = per["attractors"].astype(int)
     counts = sorted(set(per["attractors"]))
-    lines = [f"| model | trained on | tested at | " + " | ".join(f"{c} attr." for c in counts) + " |",
+    lines = ["| model | trained on | tested at | " + " | ".join(f"{c} attr." for c in counts) + " |",
              "|---|---|---|" + "---|" * len(counts)]
     for D in sorted(set(per["train_max_distance"])):
         for dist in sorted(set(per["distance"])):

@@ -18,14 +18,11 @@ training distance). Nothing here is specific to a task or a model: both come fro
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 
 from longdep import tracking
