@@ -109,19 +109,23 @@ def _get(cfg, dotted: str):
     return cfg
 
 
-def choose(grid: Grid, tuned: list) -> dict:
-    """``{value of by: {tuned key: chosen value}}`` from the finished tuning cells' run records."""
+def _tuning_results(grid: Grid, tuned: list) -> list[tuple]:
+    """``(subject, setting, run record)`` of every finished tuning cell."""
     from longdep.records import read_json
     from longdep.training.run import results_dir, run_id
 
-    t, best = grid.tune, {}
-    for cfg in tuned:
-        rec = read_json(results_dir(cfg) / "runs" / f"{run_id(cfg)}.json")
-        subject = _get(cfg, t.by)
+    return [(_get(cfg, grid.tune.by), {k: _get(cfg, k) for k in grid.tune.axes},
+             read_json(results_dir(cfg) / "runs" / f"{run_id(cfg)}.json")) for cfg in tuned]
+
+
+def choose(grid: Grid, tuned: list) -> dict:
+    """``{value of by: {tuned key: chosen value}}``: the best final validation accuracy (ties: fewer steps to 95%)."""
+    best = {}
+    for subject, setting, rec in _tuning_results(grid, tuned):
         score = (rec["final_val_acc"] or 0.0, -(rec["steps_to_95"] if rec["steps_to_95"] is not None else 1e12))
         if subject not in best or score > best[subject][0]:
-            best[subject] = (score, {k: _get(cfg, k) for k in t.axes})
-    return {subject: values for subject, (_, values) in best.items()}
+            best[subject] = (score, setting)
+    return {subject: setting for subject, (_, setting) in best.items()}
 
 
 def cell_configs(grid: Grid, out: Path, overrides=(), chosen: dict | None = None) -> list:
@@ -142,17 +146,11 @@ def write_tuning(grid: Grid, tuned: list, chosen: dict, out: Path) -> None:
     """``<out>/tuning.csv``: every tuning cell's setting, validation accuracy and whether it was chosen."""
     import pandas as pd
 
-    from longdep.records import read_json, write_atomic
-    from longdep.training.run import results_dir, run_id
+    from longdep.records import write_atomic
 
-    rows = []
-    for cfg in tuned:
-        rec = read_json(results_dir(cfg) / "runs" / f"{run_id(cfg)}.json")
-        subject = _get(cfg, grid.tune.by)
-        setting = {k: _get(cfg, k) for k in grid.tune.axes}
-        rows.append({grid.tune.by: subject, **setting, "final_val_acc": rec["final_val_acc"],
-                     "steps_to_95": rec["steps_to_95"], "parameters": rec["parameters"],
-                     "chosen": setting == chosen.get(subject)})
+    rows = [{grid.tune.by: subject, **setting, "final_val_acc": rec["final_val_acc"], "steps_to_95": rec["steps_to_95"],
+             "parameters": rec["parameters"], "chosen": setting == chosen.get(subject)}
+            for subject, setting, rec in _tuning_results(grid, tuned)]
     write_atomic(Path(out) / "tuning.csv", pd.DataFrame(rows).to_csv(index=False))
 
 

@@ -78,8 +78,8 @@ def log_run_summary(logger, record: dict, rows) -> None:
     run.finish()
 
 
-def finish(logger, failed: bool = False) -> None:
-    """Close the logger's W&B run (marked failed), if one was started."""
+def finish(failed: bool = False) -> None:
+    """Close this process's W&B run (marked failed), if one was started."""
     import wandb
 
     if wandb.run is not None:

@@ -134,6 +134,17 @@ def tuning_table(folder: Path, runs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def baseline_markdown(base: pd.DataFrame | None) -> str:
+    if base is None:
+        return "(no baselines)"
+    t = figures.baseline_table(base)
+    cols = [f"{lo}-{hi}" if lo != hi else f"at {lo}" for lo, hi in t.columns]
+    lines = ["| heuristic | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for h, row in t.iterrows():
+        lines.append(f"| {style.baseline_name(h)} | " + " | ".join("" if pd.isna(v) else f"{v:.2f}" for v in row) + " |")
+    return "\n".join(lines)
+
+
 def findings(facts: dict, probes: dict, seeds: dict) -> str:
     """Sentences stated from the numbers, including where they contradict the lecture."""
     out = []
@@ -194,6 +205,8 @@ def render(folder: Path) -> str:
         "mixed distances 1-64):\n\n" + tuning_table(folder, runs),
         "**The headline: mixed-distance training.** Accuracy on the test set by distance, pooled over the "
         "trained distances, over the unseen ones, and over the far unseen ones:\n\n" + table,
+        "**Baselines** on the test set by distance, per training setting (columns: shortest, longest "
+        "training distance):\n\n" + baseline_markdown(base),
         "**Findings, stated from the numbers above** (the lecture's claim: accuracy falls with distance for "
         "recurrent models):\n\n" + findings(facts, probe_facts, seed_split(acc)),
         "**Attractors at a fixed distance** (controlled test sets, 1,000 examples per cell, mean over seeds):\n\n"
@@ -209,6 +222,8 @@ def render(folder: Path) -> str:
 def write(folder: Path, readme: Path, check: bool = False) -> bool:
     """Replace (or, with ``check``, compare) the section between the markers of ``readme``; return
     whether it was already current."""
+    if not Path(readme).is_file():
+        raise UsageError(f"{readme} is not a file; give the README that holds the report markers")
     text = Path(readme).read_text()
     if BEGIN not in text or END not in text:
         raise UsageError(f"{readme} has no report markers ({BEGIN} ... {END})")

@@ -133,7 +133,7 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         return record
     except BaseException:
         if logger is not None:  # never leave a W&B run open for the next cell of this process
-            tracking.finish(logger, failed=True)
+            tracking.finish(failed=True)
         raise
 
 
