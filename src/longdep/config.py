@@ -61,7 +61,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation: AdamW with gradient clipping, a step cap and early stop at a target accuracy."""
+    """Optimisation: AdamW with gradient clipping, a step cap and early stop at a target accuracy.
+    ``start_steps``: the first steps train on the task's starting-small stage (see the task config)."""
 
     seed: int = 0
     batch_size: int = 32
@@ -72,6 +73,7 @@ class TrainConfig:
     val_every: int = 25
     val_size: int = 512
     target_acc: float = 0.99
+    start_steps: int = 0
     accelerator: str = "auto"
     devices: str = "auto"
     threads: int = 0

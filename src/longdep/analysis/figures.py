@@ -23,22 +23,31 @@ from longdep.records import read_csv
 
 RUN_KEYS = ("run_id", "model", "seed", "train_min_distance", "train_max_distance")
 SETTING = ("train_min_distance", "train_max_distance")
+START = "train_start_max_distance"  # > 0: a starting-small run, an experiment of its own
 PANELS_PER_ROW = 3
 
 
-def load_accuracy(folder: Path) -> pd.DataFrame:
-    return pd.read_csv(Path(folder) / "accuracy.csv")
+def _stage(df: pd.DataFrame | None, start_small: bool) -> pd.DataFrame | None:
+    """The runs trained from the start on their distances (default), or the starting-small runs."""
+    if df is None:
+        return None
+    start = df[START].fillna(0) if START in df else pd.Series(0, index=df.index)
+    return df[(start > 0) if start_small else (start == 0)].reset_index(drop=True)
 
 
-def load_baselines(folder: Path) -> pd.DataFrame | None:
-    return read_csv(Path(folder) / "baselines.csv")
+def load_accuracy(folder: Path, start_small: bool = False) -> pd.DataFrame:
+    return _stage(pd.read_csv(Path(folder) / "accuracy.csv"), start_small)
 
 
-def load_counterfactual(folder: Path) -> pd.DataFrame | None:
-    return read_csv(Path(folder) / "counterfactual.csv")
+def load_baselines(folder: Path, start_small: bool = False) -> pd.DataFrame | None:
+    return _stage(read_csv(Path(folder) / "baselines.csv"), start_small)
 
 
-def load_runs(folder: Path) -> pd.DataFrame:
+def load_counterfactual(folder: Path, start_small: bool = False) -> pd.DataFrame | None:
+    return _stage(read_csv(Path(folder) / "counterfactual.csv"), start_small)
+
+
+def load_runs(folder: Path, start_small: bool = False) -> pd.DataFrame:
     """One row per run record: model, seed, training setting, lr, width, parameters, steps-to-criterion."""
     rows = []
     for path in sorted((Path(folder) / "runs").glob("*.json")):
@@ -48,12 +57,13 @@ def load_runs(folder: Path) -> pd.DataFrame:
         rows.append({"run_id": rec["run_id"], "model": cfg["model"]["name"], "seed": cfg["train"]["seed"],
                      "train_min_distance": task["distance"],
                      "train_max_distance": task.get("max_distance") or task["distance"],
-                     "lr": cfg["train"]["lr"], "d_model": cfg["model"]["d_model"],
+                     START: task.get("start_max_distance") or 0,
+                     "start_steps": cfg["train"].get("start_steps", 0), "lr": cfg["train"]["lr"], "d_model": cfg["model"]["d_model"],
                      "parameters": rec.get("parameters"), "steps": rec["steps"],
                      "max_steps": cfg["train"]["max_steps"], "steps_to_95": rec["steps_to_95"],
                      "steps_to_99": rec["steps_to_99"], "final_val_acc": rec.get("final_val_acc"),
                      "wall_time_s": rec["wall_time_s"]})
-    return pd.DataFrame(rows)
+    return _stage(pd.DataFrame(rows), start_small) if rows else pd.DataFrame(rows)
 
 
 def t_interval(values) -> tuple[float, float]:

@@ -95,6 +95,8 @@ class AgreementConfig(TaskConfig):
     frames: which verb is queried: ``main`` (the main verb of the clause) and/or ``rel`` (the verb
     of an object relative clause, agreeing with that clause's own subject: "the chef that the
     waiters near the door [like]"), uniformly among those given.
+    start_max_distance: starting small (Elman 1993): the first ``train.start_steps`` training
+    steps draw distances from ``[distance, start_max_distance]`` instead (None: no such stage).
     """
 
     name: str = "agreement"
@@ -106,6 +108,7 @@ class AgreementConfig(TaskConfig):
     src_verb: str = "past"
     max_depth: int = 2
     frames: List[str] = field(default_factory=lambda: list(FRAMES))
+    start_max_distance: Optional[int] = None
 
 
 def validate(cfg: AgreementConfig) -> AgreementConfig:
@@ -119,6 +122,9 @@ def validate(cfg: AgreementConfig) -> AgreementConfig:
     if cfg.max_distance is not None and cfg.max_distance < cfg.distance:
         raise UsageError(f"task.max_distance={cfg.max_distance} is below task.distance={cfg.distance}; for a fixed "
                          f"distance set task.max_distance=null, for a range one >= {cfg.distance}")
+    if cfg.start_max_distance is not None and not cfg.distance <= cfg.start_max_distance < (cfg.max_distance or 0):
+        raise UsageError(f"task.start_max_distance={cfg.start_max_distance} must be in [task.distance, task.max_distance) "
+                         f"= [{cfg.distance}, {cfg.max_distance}): the starting-small stage is a shorter range")
     if cfg.max_preamble < 0:
         raise UsageError(f"task.max_preamble must be >= 0, got {cfg.max_preamble}")
     if not 0 <= cfg.max_depth <= MAX_DEPTH:
@@ -235,7 +241,7 @@ def test_sets(cfg: AgreementConfig, eval_cfg) -> list[tuple]:
     ``("attractors", ...)``: ``n_per_attractor`` examples at each of ``attractor_distances`` with exactly
     each of ``attractor_counts`` attractors (attractor effects read at a fixed distance)."""
     def part(seed, n, **change):
-        return generate(split_seed("test", seed), n, dataclasses.replace(cfg, max_distance=None, **change))
+        return generate(split_seed("test", seed), n, dataclasses.replace(cfg, max_distance=None, start_max_distance=None, **change))
 
     by_distance = [part(TEST_SEED_BASE * 1000 + d, eval_cfg.n_per_distance, distance=d, attractors=None)
                    for d in test_distances(cfg, eval_cfg)]
@@ -260,7 +266,7 @@ def check_eval(cfg: AgreementConfig, eval_cfg) -> None:
     """Every controlled attractor set must be feasible (a one-line UsageError before anything runs)."""
     for d in eval_cfg.attractor_distances:
         for a in eval_cfg.attractor_counts:
-            validate(dataclasses.replace(cfg, distance=d, max_distance=None, attractors=a))
+            validate(dataclasses.replace(cfg, distance=d, max_distance=None, start_max_distance=None, attractors=a))
 
 
 def task_baselines(cfg: AgreementConfig, eval_cfg):
@@ -313,16 +319,22 @@ def longest(cfg: AgreementConfig, eval_cfg) -> int:
 
 
 def _run_columns(cfg: AgreementConfig) -> dict:
-    return {"train_min_distance": cfg.distance, "train_max_distance": cfg.max_distance or cfg.distance}
+    return {"train_min_distance": cfg.distance, "train_max_distance": cfg.max_distance or cfg.distance,
+            "train_start_max_distance": cfg.start_max_distance or 0}
 
 
 def _run_tag(cfg: AgreementConfig) -> str:
-    return f"d{cfg.distance}" if cfg.max_distance in (None, cfg.distance) else f"d{cfg.distance}-{cfg.max_distance}"
+    tag = f"d{cfg.distance}" if cfg.max_distance in (None, cfg.distance) else f"d{cfg.distance}-{cfg.max_distance}"
+    return tag + (f"-from{cfg.start_max_distance}" if cfg.start_max_distance else "")
+
+
+def _start_small(cfg: AgreementConfig) -> AgreementConfig | None:
+    return dataclasses.replace(cfg, max_distance=cfg.start_max_distance, start_max_distance=None) if cfg.start_max_distance else None
 
 
 SPEC = TaskSpec(
     name="agreement", config=AgreementConfig, generate=generate, vocab=VOCAB, labels=LABELS,
     validate=validate, check_eval=check_eval, test_sets=test_sets, baselines=task_baselines,
     counterfactuals=counterfactuals, max_length=longest, run_columns=_run_columns, run_tag=_run_tag,
-    to_records=to_records, format_record=format_example, benchmark=benchmark,
+    to_records=to_records, format_record=format_example, benchmark=benchmark, start_small=_start_small,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-SPLITS = {"train": 0, "val": 10**8, "test": 2 * 10**8}
+SPLITS = {"train": 0, "val": 10**8, "test": 2 * 10**8, "start": 3 * 10**8}  # start: the starting-small stage
 
 
 def split_seed(split: str, seed: int) -> int:
@@ -39,6 +39,8 @@ class TaskSpec:
     to_records, format_record: examples as JSON-ready dicts, and one dict as readable text
         (``longdep data export|show``).
     benchmark: ``(n, distance) -> dict`` with ``examples_per_s`` (``longdep bench data``).
+    start_small: ``cfg -> cfg | None``, the easier task the first ``train.start_steps`` steps train
+        on ("starting small", Elman 1993), or None when ``cfg`` asks for none.
     """
 
     name: str
@@ -57,3 +59,4 @@ class TaskSpec:
     to_records: Callable[..., list]
     format_record: Callable[[dict], str]
     benchmark: Callable[..., dict]
+    start_small: Callable[[Any], Any] = lambda cfg: None

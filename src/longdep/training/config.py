@@ -57,6 +57,15 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UsageError(f"train.seed must be in [0, 100000000), got {tr.seed}")
     if not 0.0 < tr.target_acc <= 1.0:
         raise UsageError(f"train.target_acc must be in (0, 1], got {tr.target_acc}")
+    if tr.start_steps < 0:
+        raise UsageError(f"train.start_steps must be >= 0, got {tr.start_steps}")
+    stage = spec.start_small(cfg.task)
+    if tr.start_steps and stage is None:
+        raise UsageError(f"train.start_steps={tr.start_steps} needs a starting-small stage: set the task's "
+                         "start option (agreement: task.start_max_distance)")
+    if stage is not None and not 0 < tr.start_steps < tr.max_steps:
+        raise UsageError(f"train.start_steps={tr.start_steps} must be in 1..train.max_steps-1 "
+                         f"(= {tr.max_steps - 1}) when the task has a starting-small stage")
     if tr.threads < 0:
         raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
     if cfg.wandb.mode is not None:

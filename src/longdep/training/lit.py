@@ -5,7 +5,8 @@ The model sees each sentence up to its query position (``meta["query_index"]``; 
 last token before the main verb) and is read out there: a classification over the task's labels
 from per-position logits, so the same model could serve language modelling unchanged.
 
-Training data is a fixed, seeded stream (``max_steps * batch_size`` examples, cycled if needed);
+Training data is a fixed, seeded stream (``max_steps * batch_size`` examples, cycled if needed),
+led by ``start_steps`` batches of the task's starting-small stage when it has one;
 validation is a seeded held-out set from a disjoint seed range. Validation runs every
 ``train.val_every`` steps, records the first step at >= 95% and >= 99% accuracy
 (steps-to-criterion) and stops training once ``train.target_acc`` is reached.
@@ -36,14 +37,21 @@ def prefix_batch(tokens: np.ndarray, labels: np.ndarray, query_index: np.ndarray
 
 
 class _Batches(IterableDataset):
-    """Yields pre-made batches from arrays, cycling; each epoch reshuffles with a seeded RNG."""
+    """Yields pre-made batches from arrays, cycling; each epoch reshuffles with a seeded RNG.
+    ``start``: arrays of a first stage, yielded once (shuffled) before the cycle begins."""
 
-    def __init__(self, tokens, labels, query_index, batch_size: int, seed: int):
+    def __init__(self, tokens, labels, query_index, batch_size: int, seed: int, start=None):
         self.tokens, self.labels, self.query_index = tokens, labels, query_index
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.start = batch_size, seed, start
 
     def __iter__(self):
         rng = np.random.default_rng(self.seed)
+        if self.start is not None:
+            tok, lab, qi = self.start
+            order = rng.permutation(len(lab))
+            for i in range(0, len(lab) - self.batch_size + 1, self.batch_size):
+                idx = order[i:i + self.batch_size]
+                yield prefix_batch(tok[idx], lab[idx], qi[idx])
         n = len(self.labels)
         while True:
             order = rng.permutation(n)
@@ -55,11 +63,14 @@ class _Batches(IterableDataset):
 class TaskData(L.LightningDataModule):
     """Seeded train / val streams for one task config (test sets are built by the evaluator)."""
 
-    def __init__(self, task: TaskConfig, seed: int, batch_size: int, steps: int, val_size: int):
+    def __init__(self, task: TaskConfig, seed: int, batch_size: int, steps: int, val_size: int,
+                 start_steps: int = 0):
         super().__init__()
         self.task, self.seed, self.batch_size = task, seed, batch_size
-        self.generate = get_task(task.name).generate
-        self.n_train = min(MAX_TRAIN_EXAMPLES, max(steps * batch_size, 4 * batch_size))
+        spec = get_task(task.name)
+        self.generate, self.stage = spec.generate, spec.start_small(task)
+        self.n_start = start_steps * batch_size if self.stage is not None else 0
+        self.n_train = min(MAX_TRAIN_EXAMPLES, max((steps - start_steps) * batch_size, 4 * batch_size))
         self.val_size = val_size
 
     def setup(self, stage=None):
@@ -67,12 +78,17 @@ class TaskData(L.LightningDataModule):
             return
         tok, lab, meta = self.generate(split_seed("train", self.seed), self.n_train, self.task)
         self.train_arrays = (tok, lab, meta["query_index"])
+        self.start_arrays = None
+        if self.n_start:
+            tok, lab, meta = self.generate(split_seed("start", self.seed), self.n_start, self.stage)
+            self.start_arrays = (tok, lab, meta["query_index"])
         tok, lab, meta = self.generate(split_seed("val", self.seed), self.val_size, self.task)
         self.val_arrays = (tok, lab, meta["query_index"])
 
     def train_dataloader(self):
         rank = self.trainer.global_rank if self.trainer is not None else 0  # DDP: each rank its own order
-        return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed + 1000 * rank), batch_size=None)
+        return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed + 1000 * rank, self.start_arrays),
+                          batch_size=None)
 
     def val_dataloader(self):
         tok, lab, vi = self.val_arrays

@@ -92,7 +92,8 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     out = results_dir(cfg)
     start = time.perf_counter()
     L.seed_everything(cfg.train.seed, verbose=False)
-    data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size)
+    data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size,
+                    cfg.train.start_steps)
     module = ClassifierModule(cfg)
     if logger is None:
         logger = tracking.make_logger(cfg, rid, out)
