@@ -153,7 +153,9 @@ def test_time_budget_gives_timeout_then_skipped_rows_and_the_sweep_goes_on(tmp_p
 
 @pytest.mark.parametrize("name", yaml_names(resource_dir("configs") / "scale"))
 def test_every_scale_config_loads(name):
-    cfg = load_scale_config([], name)
+    import torch
+
+    cfg = load_scale_config([] if torch.cuda.is_available() or name != "gpu" else ["device=cpu"], name)
     assert cfg.models and cfg.backends
 
 
@@ -173,6 +175,9 @@ BAD = {
     "heads-not-dividing": (["model.heads=3"], "does not divide"),
     "unknown-key": (["batchsize=4"], "batchsize"),
     "malformed-int": (["repeats=many"], "many"),
+    "tokens-not-a-multiple": (["tokens=[3000]"], "tokens entry 3000 must be a multiple of every length"),
+    "bad-precision": (["precision=[fp8]"], "unknown precision 'fp8'; valid: 32, bf16-mixed, 16-mixed"),
+    "fp16-on-cpu": (["device=cpu", "precision=[16-mixed]"], "precision 16-mixed needs a CUDA device"),
     "unknown-config": None,
 }
 
@@ -187,3 +192,52 @@ def test_bad_input_raises_a_one_line_usage_error(overrides, needle):
 def test_unknown_config_name_lists_the_valid_ones():
     with pytest.raises(UsageError, match="valid: .*quick"):
         load_scale_config([], "nonesuch")
+
+
+def test_constant_token_points_hold_batch_x_n_fixed_and_fp32_fixed_batch_ids_are_unchanged():
+    from longdep.measure.plan import plan
+
+    cfg = load_scale_config(["models=[lstm]", "seq_lens=[64,128,256]", "batch=[4]", "tokens=[1024]", "threads=[1]",
+                             "device=cpu"], "default")
+    pts = plan(cfg)
+    fixed = [p for p in pts if not p.tokens]
+    const = [p for p in pts if p.tokens]
+    assert [(p.batch, p.seq_len) for p in fixed] == [(4, 64), (4, 128), (4, 256)]
+    assert [(p.batch, p.seq_len) for p in const] == [(16, 64), (8, 128), (4, 256)]
+    assert fixed[2].point_id() != const[2].point_id()  # same shape, separate rows of separate series
+    assert len({p.series for p in const}) == 1 and const[0].series != fixed[0].series
+    # the id of an fp32 fixed-batch point is the one it had before tokens and precision existed
+    # (results/paper/scaling.csv, first row: rnn, cpu, 1 thread, B=4, N=64, d=64, 2 layers, d_ff 128)
+    assert point("rnn", "sdpa", 64, batch=4, threads=1).point_id() == "e0aa2fac5258"
+    assert point("rnn", "sdpa", 64, batch=4, threads=1, precision="bf16-mixed").point_id() != "e0aa2fac5258"
+
+
+def test_constant_token_summary_reads_flat_and_linear_series():
+    from longdep.measure.summary import constant_token_summary
+
+    n = [64, 128, 256, 512]
+    rows = [dict(model=m, backend=b, device="cpu", threads=1, precision="32", tokens=4096, batch=4096 // k, seq_len=k,
+                 status="ok", step_time_s=t(k), sequential_steps=s(k))
+            for m, b, t, s in (("lstm", "recurrent", lambda k: 1e-4 * k, lambda k: 2 * k),
+                               ("transformer", "sdpa", lambda k: 0.05, lambda k: 2)) for k in n]
+    table = constant_token_summary(pd.DataFrame(rows)).set_index("model")
+    assert table.loc["lstm", "time_slope"] == pytest.approx(1.0) and table.loc["lstm", "ratio"] == pytest.approx(8.0)
+    assert table.loc["transformer", "time_slope"] == pytest.approx(0.0, abs=1e-9)
+    assert table.loc["lstm", "sequential_steps_max_len"] == 1024
+    assert table.loc["transformer", "us_per_token_max_len"] == pytest.approx(0.05 / 4096 * 1e6, rel=1e-3)
+
+
+def test_the_gpu_config_runs_on_cpu_at_tiny_sizes_in_bf16_with_constant_tokens(tmp_path):
+    """configs/scale/gpu.yaml, shrunk: bf16 autocast points and a constant-token series, figures included."""
+    cfg = load_scale_config([f"results_dir={tmp_path}", "name=g", "device=cpu", "models=[lstm,transformer]",
+                             "backends=[sdpa]", "seq_lens=[16,32]", "batch=[2]", "tokens=[32]", "model.d_model=16",
+                             "model.heads=2", "model.d_ff=32", "repeats=1", "warmup=1", "matmul_size=128",
+                             "mem_budget_gb=1"], "gpu")
+    out = run_scale(cfg, stream=io.StringIO())
+    df = rows(out)
+    assert (df["status"] == "ok").all(), df[["model", "seq_len", "status", "note"]]
+    assert set(df["precision"]) == {"bf16-mixed"} and len(df) == 8
+    const = df[df["tokens"] > 0]
+    assert (const["batch"] * const["seq_len"] == 32).all() and len(const) == 4
+    names = {p.name for p in make_scaling_figures(out)}
+    assert {"constant_tokens.png", "time_vs_n_bf16-mixed.png"} <= names

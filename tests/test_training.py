@@ -132,3 +132,24 @@ def test_starting_small_settings_are_checked(overrides, message):
 
     with pytest.raises(UsageError, match=re.escape(message)):
         load_config("train", ["task.max_distance=16", *overrides])
+
+
+def test_bf16_mixed_precision_trains_on_cpu_under_its_own_run_id(tmp_path):
+    """(fp32 runs keep the ids they had before the setting existed: test_architecture checks the
+    committed paper results against the ids the grid computes now.)"""
+    from longdep.training.run import run_id
+
+    cfg = load_config("train", [*TINY, "model.name=lstm", "train.precision=bf16-mixed", f"results_dir={tmp_path}"])
+    rec = train_one(cfg)
+    assert rec["config"]["train"]["precision"] == "bf16-mixed" and rec["steps"] == 4
+    fp32 = load_config("train", [*TINY, "model.name=lstm"])
+    assert run_id(fp32) != rec["run_id"]
+
+
+def test_fp16_training_needs_cuda():
+    from longdep.config import UsageError
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(UsageError, match="train.precision=16-mixed needs a CUDA device"):
+        load_config("train", ["train.precision=16-mixed"])

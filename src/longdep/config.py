@@ -62,7 +62,8 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     """Optimisation: AdamW with gradient clipping, a step cap and early stop at a target accuracy.
-    ``start_steps``: the first steps train on the task's starting-small stage (see the task config)."""
+    ``start_steps``: the first steps train on the task's starting-small stage (see the task config).
+    ``precision``: Lightning's flag: ``32``, ``bf16-mixed`` (CPU or GPU) or ``16-mixed`` (GPU)."""
 
     seed: int = 0
     batch_size: int = 32
@@ -74,6 +75,7 @@ class TrainConfig:
     val_size: int = 512
     target_acc: float = 0.99
     start_steps: int = 0
+    precision: str = "32"
     accelerator: str = "auto"
     devices: str = "auto"
     threads: int = 0

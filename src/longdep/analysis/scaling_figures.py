@@ -8,6 +8,9 @@ Log-log axes; each measured line's legend entry carries its fitted slope over th
 the N x N score bytes for explicit attention and the activations linear in N otherwise for memory.
 One panel per attention backend; the recurrent models appear in both as the reference. Points
 over their memory or time budget (``status`` oom/timeout) are crosses at their predicted value.
+Constant-token series (``tokens`` > 0) get their own figure, ``constant_tokens``: time per token
+against N at T = B x N fixed, beside the sequential steps of a pass. Each precision other than fp32
+gets its own files (``time_vs_n_bf16-mixed``, ...).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from longdep.analysis import style
-from longdep.measure.summary import fit_slope, speedups
+from longdep.measure.summary import constant_token_summary, constant_tokens, fit_slope, fixed_batch, speedups
 
 PANELS = {"explicit": "explicit attention", "sdpa": "SDPA attention"}
 BACKEND_MARKERS = {"explicit": "o", "sdpa": "s", "recurrent": "^", "scan": "v"}  # backend labels
@@ -161,8 +164,48 @@ def plot_speedup(df: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def plot_constant_tokens(df: pd.DataFrame) -> plt.Figure:
+    """Constant tokens per step: a row per (device, threads, precision, T); left, time per token against
+    N (the legend carries each line's ratio longest / shortest N); right, sequential steps of a pass."""
+    style.apply()
+    ct = constant_tokens(df)
+    ok = ct[ct["status"] == "ok"]
+    table = constant_token_summary(df)
+    rows = sorted(set(zip(ok["device"], ok["threads"], ok["precision"], ok["tokens"])))
+    fig, axes = plt.subplots(max(1, len(rows)), 2, figsize=(11.0, 3.8 * max(1, len(rows))), squeeze=False)
+    for r, (device, threads, precision, tokens) in enumerate(rows):
+        sub = ok[(ok["device"] == device) & (ok["threads"] == threads) & (ok["precision"] == precision)
+                 & (ok["tokens"] == tokens)]
+        t = table[(table["device"] == device) & (table["threads"] == threads) & (table["precision"] == precision)
+                  & (table["tokens"] == tokens)]
+        left, right = axes[r]
+        for model, backend, g in _ordered_series(sub):
+            name = style.model_name(model)
+            label = name if _own_backend(backend) else f"{name}, {backend}"
+            row = t[(t["model"] == model) & (t["backend"] == backend)]
+            marker, color = BACKEND_MARKERS.get(backend, "o"), style.model_color(model)
+            ls = ":" if backend == "sdpa" else "-"
+            left.plot(g["seq_len"], g["us_per_token"], marker=marker, ls=ls, color=color,
+                      label=label + (f" ({row['ratio'].iloc[0]:.1f}x)" if len(row) else ""))
+            right.plot(g["seq_len"], g["sequential_steps"], marker=marker, ls=ls, color=color, label=label)
+        where = f"cpu, {threads} thread{'s' if threads > 1 else ''}" if device == "cpu" else device
+        prec = "" if precision == "32" else f", {precision}"
+        for ax in (left, right):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("sequence length N (batch = T / N)")
+        left.set_ylabel("step time per token (us)")
+        left.set_title(f"T = {tokens:,} tokens per step ({where}{prec})")
+        left.legend(fontsize=7, loc="upper left", title="time at longest / shortest N", title_fontsize=7)
+        right.set_ylabel("sequential steps per pass")
+        right.set_title("the dependency chain of a pass")
+    fig.tight_layout()
+    return fig
+
+
 def make_scaling_figures(folder) -> list[Path]:
-    """Write time_vs_n, memory_vs_n and speedup (PNG + PDF) under ``<folder>/figures/``; [] without data."""
+    """Write time_vs_n, memory_vs_n, speedup and constant_tokens (PNG + PDF) under ``<folder>/figures/``;
+    [] without data."""
     folder = Path(folder)
     path = folder / "scaling.csv"
     if not path.exists():
@@ -172,6 +215,15 @@ def make_scaling_figures(folder) -> list[Path]:
         return []
     out = folder / "figures"
     paths = []
-    for stem, plot in (("time_vs_n", plot_time_vs_n), ("memory_vs_n", plot_memory_vs_n), ("speedup", plot_speedup)):
-        paths += style.save(plot(df), out, stem)
+    fixed = fixed_batch(df)
+    for precision in sorted(set(fixed["precision"]), key=lambda p: (p != "32", p)):
+        sub = fixed[fixed["precision"] == precision]
+        if not (sub["status"] == "ok").any():
+            continue
+        suffix = "" if precision == "32" else f"_{precision}"
+        for stem, plot in (("time_vs_n", plot_time_vs_n), ("memory_vs_n", plot_memory_vs_n), ("speedup", plot_speedup)):
+            paths += style.save(plot(sub), out, stem + suffix)
+    tokens = constant_tokens(df)
+    if (tokens["status"] == "ok").any():
+        paths += style.save(plot_constant_tokens(df), out, "constant_tokens")
     return paths

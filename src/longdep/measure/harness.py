@@ -9,7 +9,10 @@ We time one training step (forward + backward, median and p20/p80 of ``repeats``
 the peak of the running sum of the allocation events of ``torch.profiler(profile_memory=True)``
 (exact and repeatable; RSS is not), on CUDA ``max_memory_allocated`` after
 ``reset_peak_memory_stats``, both counted from the start of the step with gradients set to None.
-The fraction of peak is taken against a large ``torch.mm`` timed at the same thread count.
+The fraction of peak is taken against a large ``torch.mm`` timed at the same thread count and in
+the same precision. A mixed-precision point (``bf16-mixed``, ``16-mixed``) runs the forward pass
+under ``torch.autocast`` (the backward follows the autocast graph), as Lightning's flag of that name
+does in training.
 """
 from __future__ import annotations
 
@@ -29,7 +32,14 @@ from longdep.measure.cost import N_OUT
 from longdep.measure.plan import Point
 from longdep.models import build_model
 
-MATMUL_SIZE_CUDA = 8192  # square fp32 matmul that reaches a GPU's peak (CPU: ScaleConfig.matmul_size)
+MATMUL_SIZE_CUDA = 8192  # square matmul that reaches a GPU's peak (CPU: ScaleConfig.matmul_size)
+AUTOCAST = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context of ``precision`` on ``device`` (disabled for ``32``)."""
+    dtype = AUTOCAST[precision]
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 def _sync(device: torch.device) -> None:
@@ -102,11 +112,13 @@ def measure_point(point: Point | dict, time_budget_s: Optional[float] = None,
 
         def step():
             model.zero_grad(set_to_none=True)
-            logits = model(tokens)  # (B, N, n_out)
-            F.cross_entropy(logits.reshape(-1, N_OUT), labels).backward()
+            with autocast(device, p.precision):
+                logits = model(tokens)  # (B, N, n_out)
+                loss = F.cross_entropy(logits.reshape(-1, N_OUT).float(), labels)
+            loss.backward()
 
         def forward():
-            with torch.no_grad():
+            with torch.no_grad(), autocast(device, p.precision):
                 model(tokens)
 
         model.train()
@@ -153,13 +165,15 @@ def _peak_memory(step, device: torch.device) -> int:
 
 
 def measure_matmul_peak(device: str = "cpu", threads: int = 1, size: int = 2048, repeats: int = 5,
-                        pin_threads: bool = True) -> float:
-    """FLOP/s of a square fp32 ``torch.mm`` (median of ``repeats`` after one warm-up)."""
+                        pin_threads: bool = True, precision: str = "32") -> float:
+    """FLOP/s of a square ``torch.mm`` in ``precision``'s compute type (fp32, bf16 or fp16; median of
+    ``repeats`` after one warm-up)."""
     with compute_threads(threads, pin_threads):
         dev = torch.device(device)
         size = MATMUL_SIZE_CUDA if dev.type == "cuda" else size
-        a = torch.randn(size, size, device=dev)
-        b = torch.randn(size, size, device=dev)
+        dtype = AUTOCAST[precision] or torch.float32
+        a = torch.randn(size, size, device=dev, dtype=dtype)
+        b = torch.randn(size, size, device=dev, dtype=dtype)
         torch.mm(a, b)
         times = [_timed(lambda: torch.mm(a, b), dev) for _ in range(repeats)]
         return 2.0 * size ** 3 / float(np.median(times))

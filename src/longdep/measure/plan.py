@@ -3,9 +3,14 @@
     cfg = load_scale_config(["models=lstm", "model.d_model=128"], "quick")   # configs/scale/quick.yaml
     points = plan(cfg)
 
-A *point* is one model x attention backend x device x thread count x batch x length N; a
-*series* is the points that differ only in N. The sweep embeds a :class:`ModelConfig` (width,
+A *point* is one model x attention backend x device x thread count x precision x batch x length N;
+a *series* is the points that differ only in N. The sweep embeds a :class:`ModelConfig` (width,
 layers, heads, norm) shared by every model it times; the models and backends are its axes.
+
+Two kinds of series: a fixed batch (``batch``: B sequences of every length N), and constant tokens
+(``tokens``: T tokens per step at every N, so B = T / N). The second isolates parallelism across time:
+the work per step is the same at every N (up to attention's N^2 term), only how it is laid out changes,
+from many short sequences to few long ones.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from longdep.config import (
 from longdep.models import BACKENDS, MODELS, get_model, validate_model
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")  # Lightning's names; a sweep runs the step under autocast
 
 
 @dataclass
@@ -34,7 +40,10 @@ class ScaleConfig:
     the sweep times the pre-norm transformer). ``threads``: 0 = all cores. ``device``: ``auto`` = CPU
     at every thread count plus CUDA when present. Budgets are per point; ``skip_predicted_oom``
     records points whose predicted peak exceeds the memory budget as oom without running them.
-    ``pin_threads`` pins compute threads to CPUs (see :func:`longdep.measure.harness.compute_threads`)."""
+    ``pin_threads`` pins compute threads to CPUs (see :func:`longdep.measure.harness.compute_threads`).
+    ``tokens``: constant-token series, T tokens per step at each length N <= T (batch T / N; every
+    such N must divide T). ``precision``: ``32`` (fp32) or a mixed precision (the step under autocast;
+    the fraction of peak is then taken against a matmul in that precision)."""
 
     name: str = "scale"
     results_dir: str = "results"
@@ -45,6 +54,8 @@ class ScaleConfig:
     min_len: int = 64
     max_len: int = 4096
     batch: List[int] = field(default_factory=lambda: [8])
+    tokens: List[int] = field(default_factory=list)
+    precision: List[str] = field(default_factory=lambda: ["32"])
     vocab_size: int = 32
     repeats: int = 5
     warmup: int = 1
@@ -76,6 +87,8 @@ class Point:
     warmup: int = 1
     seed: int = 0
     pin_threads: bool = True
+    tokens: int = 0  # > 0: a point of a constant-token series (batch = tokens / seq_len)
+    precision: str = "32"
 
     @classmethod
     def of(cls, model: str, backend: str, seq_len: int, model_cfg: ModelConfig | None = None, **kw) -> "Point":
@@ -92,13 +105,16 @@ class Point:
     @property
     def series(self) -> tuple:
         """The points that differ only in N: once one fails, longer ones are skipped."""
-        return (self.model.name, self.backend, self.device, self.threads, self.batch)
+        return (self.model.name, self.backend, self.device, self.threads, self.precision,
+                0 if self.tokens else self.batch, self.tokens)
 
     def point_id(self) -> str:
         m = self.model
         ident = {"model": m.name, "backend": self.backend, "device": self.device, "threads": self.threads,
                  "batch": self.batch, "seq_len": self.seq_len, "d_model": m.d_model, "heads": m.heads,
                  "layers": m.layers, "d_ff": m.d_ff, "norm": m.norm, "vocab_size": self.vocab_size}
+        ident.update({k: v for k, v in (("tokens", self.tokens), ("precision", self.precision))
+                      if v != Point.__dataclass_fields__[k].default})  # fp32 fixed-batch ids as before
         blob = json.dumps(ident, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -126,10 +142,23 @@ def validate_scale(cfg: ScaleConfig) -> ScaleConfig:
         check_positive("max_len", cfg.max_len)
         if cfg.max_len < cfg.min_len:
             raise UsageError(f"max_len={cfg.max_len} is below min_len={cfg.min_len}")
-    if not cfg.batch:
-        raise UsageError("batch is empty; give one or more positive batch sizes, e.g. batch=[8]")
+    if not cfg.batch and not cfg.tokens:
+        raise UsageError("batch and tokens are both empty; give batch sizes (e.g. batch=[8]) or tokens per step "
+                         "(e.g. tokens=[16384])")
     for b in cfg.batch:
         check_positive("batch entry", b)
+    for t in cfg.tokens:
+        check_positive("tokens entry", t)
+        lens = [n for n in seq_lens(cfg) if n <= t]
+        if not lens or any(t % n for n in lens):
+            raise UsageError(f"tokens entry {t} must be a multiple of every length up to it (lengths "
+                             f"{seq_lens(cfg)}), so that batch = tokens / N is whole")
+    if not cfg.precision:
+        raise UsageError(f"precision is empty; valid: {', '.join(PRECISIONS)}")
+    for prec in cfg.precision:
+        check_choice("precision", prec, PRECISIONS)
+    if "16-mixed" in cfg.precision and "cuda" not in devices(cfg):
+        raise UsageError("precision 16-mixed needs a CUDA device (CPU autocast is bf16); valid here: 32, bf16-mixed")
     for what in ("repeats", "warmup", "matmul_size"):
         check_positive(what, getattr(cfg, what))
     if cfg.vocab_size < 2:
@@ -179,7 +208,13 @@ def plan(cfg: ScaleConfig) -> list[Point]:
             backends = cfg.backends if get_model(model).family == "attention" else cfg.backends[:1]
             for backend in backends:
                 for t in (threads if device == "cpu" else [cores]):
-                    for b in cfg.batch:
-                        points += [Point.of(model, backend, n, cfg.model, batch=b, device=device, threads=t,
-                                            **shared) for n in seq_lens(cfg)]
+                    for prec in cfg.precision:
+                        if prec == "16-mixed" and device != "cuda":
+                            continue
+                        kw = dict(device=device, threads=t, precision=prec, **shared)
+                        for b in cfg.batch:
+                            points += [Point.of(model, backend, n, cfg.model, batch=b, **kw) for n in seq_lens(cfg)]
+                        for tok in cfg.tokens:
+                            points += [Point.of(model, backend, n, cfg.model, batch=tok // n, tokens=tok, **kw)
+                                       for n in seq_lens(cfg) if n <= tok]
     return points

@@ -11,7 +11,31 @@ import pandas as pd
 from longdep.models import MODELS
 
 FIT_LARGEST = 3
-SERIES = ("model", "backend", "device", "threads", "batch")
+SERIES = ("model", "backend", "device", "threads", "precision", "batch")
+TOKEN_SERIES = ("model", "backend", "device", "threads", "precision", "tokens")
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with ``precision`` (str) and ``tokens`` (int, 0 = fixed batch), also from files written
+    before those columns existed (fp32, fixed batch)."""
+    df = df.copy()
+    df["tokens"] = df["tokens"].fillna(0).astype(int) if "tokens" in df else 0
+    df["precision"] = df["precision"].fillna("32").astype(str) if "precision" in df else "32"
+    return df
+
+
+def fixed_batch(df: pd.DataFrame) -> pd.DataFrame:
+    """The fixed-batch series (B sequences at every N)."""
+    df = normalise(df)
+    return df[df["tokens"] == 0]
+
+
+def constant_tokens(df: pd.DataFrame) -> pd.DataFrame:
+    """The constant-token series (T = B x N tokens per step at every N), with ``us_per_token``."""
+    df = normalise(df)
+    df = df[df["tokens"] > 0].copy()
+    df["us_per_token"] = df["step_time_s"] / df["tokens"] * 1e6
+    return df
 
 
 def fit_slope(df: pd.DataFrame, y=("peak_mem_bytes", "step_time_s"), x: str = "seq_len", by=SERIES,
@@ -45,8 +69,9 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     Columns: model, backend, batch, seq_len, setting (``cpu x T`` or ``cuda``), device, threads,
     speedup, sequential_steps.
     """
-    ok = df[df["status"] == "ok"]
-    keys = ["model", "backend", "batch", "seq_len", "d_model", "layers"]
+    ok = normalise(df)
+    ok = ok[ok["status"] == "ok"]
+    keys = ["model", "backend", "batch", "seq_len", "d_model", "layers", "precision", "tokens"]
     single = (ok["device"] == "cpu") & (ok["threads"] == 1)
     m = ok[~single].merge(ok[single][keys + ["step_time_s"]], on=keys, suffixes=("", "_1"))
     m["speedup"] = m["step_time_s_1"] / m["step_time_s"]
@@ -54,8 +79,37 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     return m[keys[:4] + ["setting", "device", "threads", "speedup", "sequential_steps"]].reset_index(drop=True)
 
 
+def constant_token_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per constant-token series: time per token at the shortest and the longest ok N, their
+    ratio, the log-log slope of step time on N over every ok N (0: flat, 1: linear in N at equal
+    work), and the sequential steps of a pass at the longest N."""
+    ok = constant_tokens(df)
+    ok = ok[ok["status"] == "ok"]
+    rows = []
+    for key, g in ok.groupby(list(TOKEN_SERIES), sort=False):
+        g = g.sort_values("seq_len")
+        if len(g) < 2:
+            continue
+        first, last = g.iloc[0], g.iloc[-1]
+        slope = float(np.polyfit(np.log(g["seq_len"].to_numpy(float)), np.log(g["step_time_s"].to_numpy(float)), 1)[0])
+        rows.append({**dict(zip(TOKEN_SERIES, key)), "min_len": int(first["seq_len"]), "max_len": int(last["seq_len"]),
+                     "us_per_token_min_len": first["us_per_token"], "us_per_token_max_len": last["us_per_token"],
+                     "ratio": last["us_per_token"] / first["us_per_token"], "time_slope": slope,
+                     "sequential_steps_max_len": int(last["sequential_steps"])})
+    cols = [*TOKEN_SERIES, "min_len", "max_len", "us_per_token_min_len", "us_per_token_max_len", "ratio", "time_slope",
+            "sequential_steps_max_len"]
+    out = pd.DataFrame(rows, columns=cols)
+    order = {m: i for i, m in enumerate(MODELS)}
+    out = out.sort_values(["device", "threads", "precision", "tokens", "model", "backend"],
+                          key=lambda col: col.map(order) if col.name == "model" else col)
+    return out.round({"us_per_token_min_len": 3, "us_per_token_max_len": 3, "ratio": 2, "time_slope": 2}
+                     ).reset_index(drop=True)
+
+
 def scaling_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per series: memory and time slopes, and step time and fraction of peak at the largest ok N."""
+    """One row per fixed-batch series: memory and time slopes, and step time and fraction of peak at
+    the largest ok N."""
+    df = fixed_batch(df)
     slopes = fit_slope(df)
     if not len(slopes):
         return slopes

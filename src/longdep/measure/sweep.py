@@ -24,12 +24,12 @@ from longdep.config import results_folder
 from longdep.measure.cost import effective_heads, predict
 from longdep.measure.isolate import run_isolated
 from longdep.measure.plan import Point, ScaleConfig, all_cores, plan, validate_scale
-from longdep.measure.summary import FIT_LARGEST, scaling_summary
+from longdep.measure.summary import FIT_LARGEST, constant_token_summary, scaling_summary
 from longdep.records import append_rows, environment, write_json
 
 # The columns every row has, in this order.
 COLUMNS = [
-    "point_id", "model", "backend", "device", "threads", "batch", "seq_len", "d_model", "heads", "layers",
+    "point_id", "model", "backend", "device", "threads", "precision", "tokens", "batch", "seq_len", "d_model", "heads", "layers",
     "d_ff", "norm", "status", "note", "step_time_s", "step_time_p20_s", "step_time_p80_s", "forward_time_s",
     "peak_mem_bytes", "predicted_score_bytes", "predicted_activation_bytes", "predicted_peak_bytes", "flops",
     "sequential_steps", "achieved_flops_per_s", "matmul_peak_flops_per_s", "peak_fraction", "repeats",
@@ -43,7 +43,7 @@ def _row(p: Point, cfg: ScaleConfig, status: str, note: str = "", measured: Opti
     row = {c: float("nan") for c in COLUMNS}
     m = p.model
     row.update(point_id=p.point_id(), model=m.name, backend=p.backend, device=p.device, threads=p.threads,
-               batch=p.batch, seq_len=p.seq_len, d_model=m.d_model, heads=effective_heads(p), layers=m.layers,
+               precision=p.precision, tokens=p.tokens, batch=p.batch, seq_len=p.seq_len, d_model=m.d_model, heads=effective_heads(p), layers=m.layers,
                d_ff=m.d_ff, norm=m.norm, status=status, note=note, repeats=p.repeats, pinned=p.pin_threads,
                wall_s=wall, time_budget_s=cfg.time_budget_s, mem_budget_bytes=int(cfg.mem_budget_gb * 1e9),
                matmul_peak_flops_per_s=mm_peak, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -59,7 +59,8 @@ def _row(p: Point, cfg: ScaleConfig, status: str, note: str = "", measured: Opti
 
 
 def _describe(row: dict) -> str:
-    head = (f"{row['model']}/{row['backend']} {row['device']} T={row['threads']} B={row['batch']} "
+    prec = "" if row["precision"] == "32" else f" {row['precision']}"
+    head = (f"{row['model']}/{row['backend']} {row['device']}{prec} threads={row['threads']} B={row['batch']} "
             f"N={row['seq_len']}: {row['status']}")
     if row["status"] != "ok":
         return f"{head} ({row['note']})"
@@ -103,14 +104,15 @@ def run_scale(cfg: ScaleConfig, stream=None) -> Path:
         write_json(folder / "scaling_env.json", env)  # again at the end, with the matmul peaks
     start = time.perf_counter()
     for i, p in enumerate(todo, 1):
-        key = (p.device, p.threads)
+        key = (p.device, p.threads, p.precision)
         if key not in peaks and not (p.series in failed and p.seq_len > failed[p.series][0]):
-            status, value, _ = run_isolated("matmul", {"device": p.device, "threads": p.threads,
+            status, value, _ = run_isolated("matmul", {"device": p.device, "threads": p.threads, "precision": p.precision,
                                                        "size": cfg.matmul_size, "pin_threads": cfg.pin_threads},
                                             max(cfg.time_budget_s, 60.0), budget)
             peaks[key] = value if status == "ok" else float("nan")
-            env_peaks[f"{p.device} x{p.threads}"] = peaks[key]
-            print(f"  matmul peak {p.device} T={p.threads}: {peaks[key] / 1e9:.1f} GFLOP/s", file=stream, flush=True)
+            label = f"{p.device} x{p.threads}" + ("" if p.precision == "32" else f" {p.precision}")
+            env_peaks[label] = peaks[key]
+            print(f"  matmul peak {label}: {peaks[key] / 1e9:.1f} GFLOP/s", file=stream, flush=True)
         mm = peaks.get(key, float("nan"))
         pred = predict(p)
         if p.series in failed and p.seq_len > failed[p.series][0]:
@@ -137,5 +139,10 @@ def run_scale(cfg: ScaleConfig, stream=None) -> Path:
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(f"log-log slopes over the largest {FIT_LARGEST} lengths; step time and fraction of the matmul "
                   f"peak at the largest N:\n{table.to_string(index=False)}", file=stream)
+    tokens = constant_token_summary(df[df["point_id"].isin({p.point_id() for p in points})])
+    if len(tokens):
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(f"constant tokens per step (B = T / N): time per token at the shortest and longest N, their "
+                  f"ratio, log-log slope of step time on N:\n{tokens.to_string(index=False)}", file=stream)
     return folder
 

@@ -17,6 +17,7 @@ from longdep.models import get_model, validate_model
 from longdep.tasks import get_task
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 WANDB_MODES = ("online", "offline", "disabled")
 
 
@@ -43,6 +44,12 @@ def load_config(name: str = "train", overrides=(), values=None) -> RunConfig:
     return validate(cfg)
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def validate(cfg: RunConfig) -> RunConfig:
     """Check values a type cannot: names, ranges, and that positions cover every length used."""
     spec = get_task(cfg.task.name)
@@ -51,6 +58,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     results_folder(cfg.results_dir, cfg.name)
     tr, ev = cfg.train, cfg.eval
     check_choice("train.accelerator", tr.accelerator, ACCELERATORS)
+    check_choice("train.precision", tr.precision, PRECISIONS)
+    if tr.precision == "16-mixed" and (tr.accelerator == "cpu" or not _cuda()):
+        raise UsageError("train.precision=16-mixed needs a CUDA device; valid on CPU: 32, bf16-mixed")
     for what in ("batch_size", "max_steps", "val_every", "val_size"):
         check_positive(f"train.{what}", getattr(tr, what))
     if tr.seed < 0 or tr.seed >= 10**8:

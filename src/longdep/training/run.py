@@ -39,6 +39,8 @@ def run_id(cfg: RunConfig) -> str:
         d.pop(k)
     for k in ("progress", "threads", "accelerator", "devices"):  # where it runs, not what it computes
         d["train"].pop(k)
+    if d["train"]["precision"] == "32":  # fp32 runs keep the ids they had before the setting existed
+        d["train"].pop("precision")
     tag = get_task(cfg.task.name).run_tag(cfg.task)
     return f"{cfg.model.name}-{tag}-s{cfg.train.seed}-{config_hash(d)}"
 
@@ -68,7 +70,7 @@ def make_trainer(cfg: RunConfig, logger=False):
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices if t.devices == "auto" else int(t.devices),
         max_steps=t.max_steps, val_check_interval=t.val_every, check_val_every_n_epoch=None,
-        num_sanity_val_steps=0, gradient_clip_val=t.grad_clip, logger=logger,
+        num_sanity_val_steps=0, gradient_clip_val=t.grad_clip, logger=logger, precision=t.precision,
         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=t.progress,
         log_every_n_steps=10, default_root_dir=str(results_dir(cfg) / "tmp"),
     )
