@@ -44,9 +44,22 @@ def _task(overrides):
 def _generate(args):
     from longdep.tasks import split_seed
 
+    from longdep.config import EvalConfig
+    from longdep.config import check_writable
+    from longdep.training.resources import GENERATOR_COPIES, available_bytes
+
     spec, cfg = _task(args.overrides)
     if args.n <= 0:
         raise UsageError(f"--n must be a positive integer, got {args.n}")
+    need = args.n * spec.max_length(cfg, EvalConfig(span=1, attractor_distances=[])) * 8 * GENERATOR_COPIES * 4
+    if need > available_bytes():  # x4: the records and their JSON beside the arrays
+        raise UsageError(f"--n {args.n} examples need ~{need / 1e9:.3g} GB but {available_bytes() / 1e9:.3g} GB "
+                         "is available; ask for fewer")
+    if getattr(args, "action", None) == "export" and args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {args.out} is a directory; give a file, e.g. {out / 'examples.jsonl'}")
+        check_writable(out.parent if str(out.parent) else Path("."), "output folder")
     try:
         seed = split_seed(args.split, args.seed)
         tok, lab, meta = spec.generate(seed, args.n, cfg)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
@@ -155,6 +156,24 @@ def results_folder(results_dir: str | Path, name: str) -> Path:
     if not name or "/" in name or "\\" in name or name.startswith(".") or Path(name).name != name:
         raise UsageError(f"name must be a plain folder name, got {name!r}")
     return Path(results_dir) / name
+
+
+def check_writable(folder: Path, what: str = "results folder") -> None:
+    """UsageError unless ``folder`` is, or can be made as, a writable directory (probed without leaving
+    anything behind: a temporary directory in its nearest existing ancestor, removed at once)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{what} {str(folder)!r} exists and is not a directory")
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{what} {str(folder)!r} is under {str(probe)!r}, which is not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".longdep-probe-"))
+    except OSError as exc:
+        raise UsageError(f"{what} {str(folder)!r} cannot be written ({exc.strerror or exc}); "
+                         "choose another results_dir / --out") from None
 
 
 # ---------------------------------------------------------------- merging

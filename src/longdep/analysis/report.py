@@ -5,17 +5,20 @@
     longdep report results/paper --check README.md   # exit 2 when README.md is not current (a test runs this)
 
 Every number below the ``report:begin`` marker comes from ``accuracy.csv``, ``baselines.csv``,
-``counterfactual.csv``, ``tuning.csv``, ``runs/*.json`` and ``scaling.csv``; intervals are
+``counterfactual.csv``, ``tuning.csv``, ``runs/*.json`` and ``scaling.csv`` (the cost part:
+:mod:`longdep.analysis.cost_report`); intervals are
 seed-level 95% t-intervals (mean +- t * s / sqrt(n)).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from longdep.analysis import figures, style
+from longdep.analysis.cost_report import render_cost
 from longdep.config import UsageError
 from longdep.records import read_csv
 
@@ -210,8 +213,9 @@ def seed_split(acc: pd.DataFrame) -> dict:
     return {(m, D): (int((g["accuracy"] > 0.9).sum()), len(g)) for (m, D), g in per.groupby(["model", "train_max_distance"])}
 
 
-def render(folder: Path) -> str:
-    """The whole generated section (markdown) for ``folder``."""
+def render(folder: Path, link: str | None = None) -> str:
+    """The whole generated section (markdown) for ``folder``; figures are linked under ``link``
+    (default: the folder as given)."""
     folder = Path(folder)
     if not (folder / "accuracy.csv").exists():
         raise UsageError(f"no accuracy.csv in {str(folder)!r}")
@@ -243,6 +247,7 @@ def render(folder: Path) -> str:
                                                              small_runs),
         "**The learning cost of distance** (fixed training distance; mean steps to 95% validation accuracy "
         "over the seeds that got there, and how many did):\n\n" + learning_cost(runs),
+        *([cost] if (cost := render_cost(folder, link)) else []),
         END,
     ]) + "\n"
 
@@ -257,7 +262,8 @@ def write(folder: Path, readme: Path, check: bool = False) -> bool:
         raise UsageError(f"{readme} has no report markers ({BEGIN} ... {END})")
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
-    new = head + render(folder).rstrip("\n") + tail
+    link = Path(os.path.relpath(Path(folder).resolve(), Path(readme).resolve().parent)).as_posix()
+    new = head + render(folder, link).rstrip("\n") + tail
     if new == text:
         return True
     if not check:

@@ -23,8 +23,8 @@ from typing import List
 import torch
 
 from longdep.config import (
-    ModelConfig, UsageError, check_choice, check_choices, check_positive, find_yaml, merge, resource_dir,
-    results_folder,
+    ModelConfig, UsageError, check_choice, check_choices, check_positive, check_writable, find_yaml, merge,
+    resource_dir, results_folder,
 )
 from longdep.models import BACKENDS, MODELS, get_model, validate_model
 
@@ -42,7 +42,7 @@ class ScaleConfig:
     records points whose predicted peak exceeds the memory budget as oom without running them.
     ``pin_threads`` pins compute threads to CPUs (see :func:`longdep.measure.harness.compute_threads`).
     ``tokens``: constant-token series, T tokens per step at each length N <= T (batch T / N; every
-    such N must divide T). ``precision``: ``32`` (fp32) or a mixed precision (the step under autocast;
+    such N must divide T), on all the parallel hardware (the most CPU threads of ``threads``; the GPU). ``precision``: ``32`` (fp32) or a mixed precision (the step under autocast;
     the fraction of peak is then taken against a matmul in that precision)."""
 
     name: str = "scale"
@@ -128,7 +128,7 @@ def load_scale_config(overrides=(), config_name: str = "default", values=None) -
 
 def validate_scale(cfg: ScaleConfig) -> ScaleConfig:
     """Check names and ranges a type cannot; return ``cfg``."""
-    results_folder(cfg.results_dir, cfg.name)
+    check_writable(results_folder(cfg.results_dir, cfg.name))
     check_choices("models", cfg.models, list(MODELS))
     check_choices("backends", cfg.backends, BACKENDS)
     validate_model(replace(cfg.model, name=cfg.models[0]))
@@ -214,7 +214,7 @@ def plan(cfg: ScaleConfig) -> list[Point]:
                         kw = dict(device=device, threads=t, precision=prec, **shared)
                         for b in cfg.batch:
                             points += [Point.of(model, backend, n, cfg.model, batch=b, **kw) for n in seq_lens(cfg)]
-                        for tok in cfg.tokens:
+                        for tok in cfg.tokens if t == max(threads) or device != "cpu" else ():
                             points += [Point.of(model, backend, n, cfg.model, batch=tok // n, tokens=tok, **kw)
                                        for n in seq_lens(cfg) if n <= tok]
     return points

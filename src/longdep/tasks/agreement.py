@@ -264,6 +264,11 @@ def _concat(parts):
 
 def check_eval(cfg: AgreementConfig, eval_cfg) -> None:
     """Every controlled attractor set must be feasible (a one-line UsageError before anything runs)."""
+    top = 10**8 - TEST_SEED_BASE * 1000 - 1  # test seeds are TEST_SEED_BASE * 1000 + distance, below 10**8
+    for d in [eval_cfg.span * (cfg.max_distance or cfg.distance), *eval_cfg.distances, *eval_cfg.attractor_distances]:
+        if d > top:
+            raise UsageError(f"test distance {d} (eval.distances, eval.attractor_distances, or eval.span x the longest "
+                             f"training distance) is beyond the {top:,} the test-set seeds can address")
     for d in eval_cfg.attractor_distances:
         for a in eval_cfg.attractor_counts:
             validate(dataclasses.replace(cfg, distance=d, max_distance=None, start_max_distance=None, attractors=a))
@@ -314,7 +319,7 @@ def counterfactuals(tokens, meta, cfg: AgreementConfig, seed: int = 0) -> dict:
 
 def longest(cfg: AgreementConfig, eval_cfg) -> int:
     """The longest sentence a run on ``cfg`` evaluated with ``eval_cfg`` can see."""
-    top = max([*test_distances(cfg, eval_cfg), *eval_cfg.attractor_distances])
+    top = max([eval_cfg.span * (cfg.max_distance or cfg.distance), *eval_cfg.distances, *eval_cfg.attractor_distances])
     return max_length(top, cfg.max_preamble, cfg.max_depth, "rel" in cfg.frames)
 
 

@@ -18,6 +18,7 @@ from longdep.tasks import get_task
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+MAX_TRAIN_EXAMPLES = 200_000  # a run generates at most this many training examples (cycled beyond)
 WANDB_MODES = ("online", "offline", "disabled")
 
 
@@ -58,6 +59,14 @@ def validate(cfg: RunConfig) -> RunConfig:
     results_folder(cfg.results_dir, cfg.name)
     tr, ev = cfg.train, cfg.eval
     check_choice("train.accelerator", tr.accelerator, ACCELERATORS)
+    for what in ("lr", "weight_decay", "grad_clip"):
+        if getattr(tr, what) < 0:
+            raise UsageError(f"train.{what} must be >= 0, got {getattr(tr, what)}")
+    if tr.devices != "auto" and not (str(tr.devices).isdigit() and int(tr.devices) > 0):
+        raise UsageError(f"train.devices must be auto or a positive number of devices, got {tr.devices!r}")
+    if tr.batch_size > MAX_TRAIN_EXAMPLES:
+        raise UsageError(f"train.batch_size={tr.batch_size} exceeds the {MAX_TRAIN_EXAMPLES:,} training examples "
+                         "a run generates; valid: 1..200000")
     check_choice("train.precision", tr.precision, PRECISIONS)
     if tr.precision == "16-mixed" and (tr.accelerator == "cpu" or not _cuda()):
         raise UsageError("train.precision=16-mixed needs a CUDA device; valid on CPU: 32, bf16-mixed")
@@ -100,4 +109,7 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise UsageError(
                 f"sequences of up to {need} tokens but learned positions stop at model.max_len={m.max_len}; "
                 "raise model.max_len or use model.positions=sinusoidal")
+    from longdep.training.resources import check_resources
+
+    check_resources(cfg)  # the output folder can be written, the run fits in memory
     return cfg

@@ -22,9 +22,9 @@ from torch.utils.data import DataLoader, IterableDataset
 from longdep.config import RunConfig, TaskConfig
 from longdep.models import build_model
 from longdep.tasks import get_task, split_seed
+from longdep.training.config import MAX_TRAIN_EXAMPLES
 
 CRITERIA = (0.95, 0.99)
-MAX_TRAIN_EXAMPLES = 200_000
 
 
 def prefix_batch(tokens: np.ndarray, labels: np.ndarray, query_index: np.ndarray):
