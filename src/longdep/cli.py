@@ -15,9 +15,12 @@ bad value and the valid choices and exits with code 2 before anything is written
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from longdep.config import UsageError
@@ -118,8 +121,12 @@ def cmd_scale(args) -> None:
     from longdep.measure.plan import load_scale_config
     from longdep.measure.sweep import run_scale
 
+    from longdep.config import results_folder
+    from longdep.records import exclusive
+
     cfg = load_scale_config(args.overrides, args.config)
-    out = run_scale(cfg)
+    with exclusive(results_folder(cfg.results_dir, cfg.name)):  # one writer per folder
+        out = run_scale(cfg)
     for path in make_scaling_figures(out):
         print(f"wrote {path}")
 
@@ -228,7 +235,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted(signum, frame) -> None:
+    """Ctrl-C: one line, stop every process this command started, exit 130. Everything written so far
+    is whole (atomic writes); temp files and half W&B runs are cleaned when the command is rerun."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print("\nlongdep: interrupted; rerun the same command to resume", file=sys.stderr, flush=True)
+    try:
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+    except ImportError:
+        pass
+    os._exit(130)
+
+
 def main(argv=None) -> int:
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupted) if on_main else None
+    try:
+        return _main(argv)
+    finally:
+        if on_main and previous is not None:  # a caller in the same process (a test, a notebook) gets its own Ctrl-C back
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv) -> int:
+    from longdep.records import BrokenResults, FolderBusy
+
     os.environ.setdefault("WANDB_MODE", "offline")  # no network unless the user chose a mode
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)  # key=value may come before or after options
@@ -239,9 +276,15 @@ def main(argv=None) -> int:
         args.overrides = [*args.overrides, *extra]
     try:
         args.func(args)
-    except UsageError as exc:
+    except (UsageError, BrokenResults, FolderBusy) as exc:
         print(f"longdep: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"longdep: error: no space left on the device writing {exc.filename or 'a result file'}; "
+              "free some and rerun the same command (finished results are intact)", file=sys.stderr)
+        return 1
     return 0
 
 

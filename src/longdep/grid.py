@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from longdep.config import UsageError, find_yaml, merge, resource_dir
+from longdep.records import SCHEMAS, exclusive, read_csv
 from longdep.training.config import load_config
 
 
@@ -175,6 +177,9 @@ def _threads_per_worker(workers: int) -> int:
 
 
 def _init_worker(threads: int) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (one line, then it stops us)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
@@ -309,10 +314,20 @@ def scale_config(grid: Grid, out: Path):
     return load_scale_config((), grid.scale.get("config", "default"), values)
 
 
+# What records.write_atomic and style.save leave when killed: ``.<file>.<8 random chars>.tmp`` beside
+# a results file (CSV, JSON, figure), in the folders a grid writes; nothing else is ever removed.
+_TEMP = re.compile(r"^\.[^/]+\.(csv|json|png|pdf)\.[a-z0-9_]{8}\.tmp$")
+_WRITTEN = ("", "runs", "figures", "tune", "tune/runs", "tune/figures")
+
+
 def clean_stale_temp_files(out: Path) -> None:
-    """Remove temp files a killed writer left behind (``.<name>.<random>.tmp``, see records.write_atomic)."""
-    for path in Path(out).rglob(".*.tmp"):
-        path.unlink(missing_ok=True)
+    """Remove temp files a killed longdep writer left in ``out`` (call with the folder's lock held)."""
+    for sub in _WRITTEN:
+        folder = Path(out) / sub
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if _TEMP.match(path.name) and path.is_file():
+                    path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -339,7 +354,14 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
     tuned = tune_configs(grid, out, run_overrides)
     cells = cell_configs(grid, out, run_overrides, chosen={})  # every cell checked (untuned) before anything runs
     sweep = scale_config(grid, out) if grid.scale is not None and scale else None
-    clean_stale_temp_files(out)
+    for file in SCHEMAS:  # a broken results file stops the grid before any cell builds on it
+        read_csv(out / file)
+    with exclusive(out):  # one grid per folder: a second one stops here with one line
+        clean_stale_temp_files(out)
+        return _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, workers, lcfg, stream)
+
+
+def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, workers, lcfg, stream) -> GridResult:
     failed = 0
     if tuned:
         failed += _run_stage(f"grid {name} (tuning)", tuned, launcher, workers, lcfg, out, stream)

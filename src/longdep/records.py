@@ -8,6 +8,7 @@ writers (several grid workers may append to the same CSV).
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -51,6 +52,11 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary shared files
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:  # name the file the user will look for, not the temp file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -65,7 +71,7 @@ def append_rows(path: Path, rows: pd.DataFrame, key: str = "run_id") -> None:
     path = Path(path)
     with locked(path):
         if path.exists() and path.stat().st_size > 0:
-            old = pd.read_csv(path)
+            old = read_csv(path)
             if key in old.columns and key in rows.columns:
                 old = old[~old[key].isin(rows[key].unique())]
             rows = pd.concat([old, rows], ignore_index=True)
@@ -80,12 +86,72 @@ def read_json(path: Path):
     return json.loads(Path(path).read_text())
 
 
+# Columns every row of a results file must fill; a file without them, or with a row missing one
+# (a truncated line), is refused on read, so nothing is ever drawn from or appended to a broken row.
+SCHEMAS = {
+    "accuracy.csv": ("run_id", "model", "seed", "test_set", "n", "correct", "accuracy"),
+    "baselines.csv": ("run_id", "test_set", "heuristic", "n", "accuracy"),
+    "counterfactual.csv": ("run_id", "model", "seed", "probe", "n", "rate"),
+    "scaling.csv": ("point_id", "model", "backend", "device", "threads", "batch", "seq_len", "status"),
+}
+
+
+class BrokenResults(ValueError):
+    """A results file that cannot be read as what it should be (the CLI reports it in one line)."""
+
+
 def read_csv(path: Path) -> pd.DataFrame | None:
-    """The CSV at ``path``, or None when it is missing or empty."""
+    """The CSV at ``path``, or None when it is missing or empty; a file named in :data:`SCHEMAS` is
+    checked against its columns, and a :class:`BrokenResults` names the file and the first bad line."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return None
-    return pd.read_csv(path)
+    hint = "move it aside (or restore it from git) and rerun"
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BrokenResults(f"{path} is not a readable CSV ({first}); {hint}") from None
+    required = SCHEMAS.get(path.name, ())
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise BrokenResults(f"{path} line 1: the header lacks {', '.join(missing)}; {hint}")
+    if required and len(df):
+        bad = df[list(required)].isna().any(axis=1)
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            empty = [c for c in required if pd.isna(df.iloc[i][c])]
+            raise BrokenResults(f"{path} line {i + 2} is incomplete (no {', '.join(empty)}); {hint}")
+    return df
+
+
+@contextmanager
+def exclusive(folder: Path):
+    """Hold ``<folder>/.longdep.lock`` for the block, or raise :class:`FolderBusy` at once when another
+    process holds it (two grids on one folder would both train every cell)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".longdep.lock"
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            pid = fh.read().strip() or "?"
+            raise FolderBusy(f"another longdep command (pid {pid}) is writing {folder}; wait for it to finish "
+                             "or choose another folder") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the lock
+
+
+class FolderBusy(RuntimeError):
+    """Another process holds the folder's lock."""
 
 
 def git_commit(root: Path | None = None) -> str:

@@ -45,10 +45,23 @@ def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):
 
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
+    remove_unfinished(save_dir, run_id)
     logger = WandbLogger(project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or cfg.name,
                          name=run_name(cfg), id=run_id, save_dir=str(save_dir), config=to_dict(cfg),
                          job_type="train", settings=_settings())
     return logger
+
+
+def remove_unfinished(save_dir: Path, run_id: str) -> list[Path]:
+    """Remove the local W&B runs of earlier attempts at ``run_id`` (``wandb/offline-run-<time>-<id>``):
+    a run is started only when it is not done, so such a folder is a killed or interrupted attempt,
+    which ``wandb sync`` would otherwise upload beside the complete one. Returns what was removed."""
+    import shutil
+
+    gone = [d for d in (Path(save_dir) / "wandb").glob(f"*run-*-{run_id}") if d.is_dir() and not d.is_symlink()]
+    for d in gone:
+        shutil.rmtree(d, ignore_errors=True)
+    return gone
 
 
 def _settings():

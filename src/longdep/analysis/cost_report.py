@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from longdep.analysis import style
+from longdep.records import read_csv
 from longdep.measure.summary import FIT_LARGEST, constant_token_summary, fixed_batch, scaling_summary, speedups
 
 
@@ -97,7 +98,9 @@ def render_cost(folder: Path, link: str | None = None) -> str:
     path = folder / "scaling.csv"
     if not path.exists():
         return ""
-    df = pd.read_csv(path)
+    df = read_csv(path)
+    if df is None:
+        return ""
     env_path = folder / "scaling_env.json"
     env = json.loads(env_path.read_text()) if env_path.exists() else {}
     cfg = env.get("config", {})

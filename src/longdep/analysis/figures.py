@@ -36,7 +36,7 @@ def _stage(df: pd.DataFrame | None, start_small: bool) -> pd.DataFrame | None:
 
 
 def load_accuracy(folder: Path, start_small: bool = False) -> pd.DataFrame:
-    return _stage(pd.read_csv(Path(folder) / "accuracy.csv"), start_small)
+    return _stage(read_csv(Path(folder) / "accuracy.csv"), start_small)
 
 
 def load_baselines(folder: Path, start_small: bool = False) -> pd.DataFrame | None:

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from longdep.analysis import style
+from longdep.records import read_csv
 from longdep.measure.summary import constant_token_summary, constant_tokens, fit_slope, fixed_batch, speedups
 
 PANELS = {"explicit": "explicit attention", "sdpa": "SDPA attention"}
@@ -210,7 +211,9 @@ def make_scaling_figures(folder) -> list[Path]:
     path = folder / "scaling.csv"
     if not path.exists():
         return []
-    df = pd.read_csv(path)
+    df = read_csv(path)
+    if df is None:
+        return []
     if not (df["status"] == "ok").any():
         return []
     out = folder / "figures"

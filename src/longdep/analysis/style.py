@@ -68,6 +68,9 @@ def display(df, column: str = "model"):
 
 def save(fig, folder, stem: str) -> list:
     """Write ``fig`` as PNG and PDF under ``folder`` (atomically, reproducibly); return the paths."""
+    import errno
+    import os
+    import tempfile
     from pathlib import Path
 
     folder = Path(folder)
@@ -75,10 +78,21 @@ def save(fig, folder, stem: str) -> list:
     paths = []
     for ext in ("png", "pdf"):
         path = folder / f"{stem}.{ext}"
-        tmp = folder / f".{stem}.tmp.{ext}"
-        # no creation date: the same CSVs give byte-identical files, so a rebuild shows no diff
-        fig.savefig(tmp, metadata={"CreationDate": None} if ext == "pdf" else None)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")  # unique: two writers never meet
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                # no creation date: the same CSVs give byte-identical files, so a rebuild shows no diff
+                fig.savefig(fh, format=ext, metadata={"CreationDate": None} if ext == "pdf" else None)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            if exc.errno == errno.ENOSPC:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+            raise
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         paths.append(path)
     plt.close(fig)
     return paths

@@ -76,6 +76,9 @@ def _one_line_exc(exc: BaseException) -> str:
 
 def _child(task: str, payload: dict, time_budget_s: float, mem_budget_bytes: int, conn) -> None:
     """Body of an isolated child: set threads, cap memory, measure, send ``(status, result)``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle; it stops this child
     try:
         torch.set_num_threads(payload["threads"])
         torch.ones(1 << 20).sum()  # start the thread pool before the cap is computed

@@ -25,7 +25,7 @@ from longdep.measure.cost import effective_heads, predict
 from longdep.measure.isolate import run_isolated
 from longdep.measure.plan import Point, ScaleConfig, all_cores, plan, validate_scale
 from longdep.measure.summary import FIT_LARGEST, constant_token_summary, scaling_summary
-from longdep.records import append_rows, environment, write_json
+from longdep.records import append_rows, environment, read_csv, write_json
 
 # The columns every row has, in this order.
 COLUMNS = [
@@ -83,7 +83,8 @@ def run_scale(cfg: ScaleConfig, stream=None) -> Path:
     folder = results_folder(cfg.results_dir, cfg.name)
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "scaling.csv"
-    old = pd.read_csv(csv) if csv.exists() and csv.stat().st_size else pd.DataFrame(columns=COLUMNS)
+    old = read_csv(csv)
+    old = pd.DataFrame(columns=COLUMNS) if old is None else old
     points = plan(cfg)
     by_id = {p.point_id(): p for p in points}
     mine = old[old["point_id"].isin(by_id)]
@@ -133,7 +134,7 @@ def run_scale(cfg: ScaleConfig, stream=None) -> Path:
         print(f"[{i}/{len(todo)} {time.perf_counter() - start:6.1f}s] {_describe(row)}", file=stream, flush=True)
     if todo:
         write_json(folder / "scaling_env.json", env)
-    df = pd.read_csv(csv)
+    df = read_csv(csv)
     table = scaling_summary(df[df["point_id"].isin({p.point_id() for p in points})])
     if len(table):
         with pd.option_context("display.width", 200, "display.max_columns", 30):

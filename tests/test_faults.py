@@ -1,0 +1,180 @@
+"""Bad input, unsafe paths and faults through the CLI: one line, the right exit code, nothing changed.
+
+Most cases call ``longdep.cli.main`` in this process (the same code path as the console script, a
+second each instead of a fresh interpreter); Ctrl-C is sent to a real ``longdep`` process.
+"""
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from longdep.cli import main
+
+TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=2", "train.val_every=1",
+        "train.val_size=16", "train.progress=false", "eval.span=0", "eval.distances=[2]", "eval.n_per_distance=8",
+        "eval.attractor_distances=[]", "task.max_distance=3", "wandb.enabled=false"]
+
+
+def snapshot(root: Path) -> dict:
+    """Every file under ``root`` with its size and modification time."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_cli(args, capsys) -> tuple[int, list[str]]:
+    code = main(args)
+    return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder with a results file in it, as the current directory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "notes.txt").write_text("mine\n")
+    return tmp_path
+
+
+BAD_TRAIN = {
+    "name-escapes-results": (["name=../../etc"], "name must be a plain folder name"),
+    "results-dir-in-proc": (["results_dir=/proc/x"], "cannot be written"),
+    "results-dir-is-a-file": (["results_dir=notes.txt"], "which is not a directory"),
+    "negative-lr": (["train.lr=-1"], "train.lr must be >= 0"),
+    "negative-weight-decay": (["train.weight_decay=-0.1"], "train.weight_decay must be >= 0"),
+    "negative-grad-clip": (["train.grad_clip=-1"], "train.grad_clip must be >= 0"),
+    "devices-not-a-number": (["train.devices=abc"], "train.devices must be auto or a positive number"),
+    "batch-never-fills": (["train.batch_size=300000"], "exceeds the 200,000 training examples"),
+    "eval-batch-zero": (["eval.batch_size=0"], "eval.batch_size must be positive"),
+    "malformed-list": (["eval.distances=[2,4"], "is not valid YAML"),
+    "malformed-dict": (["model={name:"], "is not valid YAML"),
+    "distance-beyond-seeds": (["eval.distances=[1000000000]"], "beyond the 99,992,999"),
+    "huge-width": (["model.d_model=1000000"], "this run needs ~"),
+    "huge-preamble": (["task.max_preamble=1000000000"], "this run needs ~"),
+    "huge-val-set": (["train.val_size=1000000000"], "this run needs ~"),
+    "infeasible-attractors": (["task.distance=2", "task.max_distance=null", "task.attractors=3"], "is infeasible"),
+}
+
+
+@pytest.mark.parametrize("overrides,needle", BAD_TRAIN.values(), ids=BAD_TRAIN.keys())
+def test_bad_train_input_is_one_line_exit_2_and_writes_nothing(overrides, needle, workdir, capsys):
+    before = snapshot(workdir)
+    code, err = run_cli(["train", *TINY, *overrides], capsys)
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert snapshot(workdir) == before
+    assert not (workdir.parent / "etc").exists()
+
+
+BAD_OTHER = {
+    "grid-out-is-a-file": (["grid", "smoke", "--out", "notes.txt"], "is not a directory"),
+    "scale-dir-in-proc": (["scale", "--config", "quick", "results_dir=/proc/x"], "cannot be written"),
+    "data-n-too-large": (["data", "export", "--n", "1000000000", "--out", "x.jsonl"], "ask for fewer"),
+    "data-out-is-a-folder": (["data", "export", "--n", "2", "--out", "results"], "is a directory"),
+    "figures-no-folder": (["figures", "results/none"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("args,needle", BAD_OTHER.values(), ids=BAD_OTHER.keys())
+def test_bad_paths_elsewhere_are_one_line_exit_2_and_write_nothing(args, needle, workdir, capsys):
+    before = snapshot(workdir)
+    code, err = run_cli(args, capsys)
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert snapshot(workdir) == before
+
+
+ACC_HEADER = "run_id,model,seed,train_min_distance,train_max_distance,test_set,distance,frame,attractors,n,correct,accuracy\n"
+ACC_ROW = "r1,lstm,0,1,16,distance,2,main,,8,8,1.0\n"
+BROKEN = {
+    "binary": (b"\x00\x81\xff\xfe garbage \x00" * 20, "not a readable CSV"),
+    "wrong-header": (b"a,b,c\n1,2,3\n", "line 1: the header lacks run_id"),
+    "truncated-row": ((ACC_HEADER + ACC_ROW + "r2,lstm,0,1,16,dist").encode(), "line 3 is incomplete"),
+}
+
+
+@pytest.mark.parametrize("content,needle", BROKEN.values(), ids=BROKEN.keys())
+def test_a_broken_results_csv_is_named_with_its_line_and_never_built_on(content, needle, workdir, capsys):
+    folder = workdir / "results" / "smoke"
+    folder.mkdir()
+    (folder / "accuracy.csv").write_bytes(content)
+    before = snapshot(workdir)
+    code, err = run_cli(["figures", "results/smoke"], capsys)
+    assert code == 2 and len(err) == 1 and needle in err[0] and "accuracy.csv" in err[0], err
+    code, err = run_cli(["grid", "smoke", "--workers", "1", "--no-scale"], capsys)  # resume: stops before any cell
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert snapshot(workdir) == before
+
+
+def test_a_second_grid_on_the_same_folder_stops_at_once(workdir, capsys):
+    from longdep.records import exclusive
+
+    with exclusive(workdir / "results" / "smoke"):
+        before = snapshot(workdir)
+        code, err = run_cli(["grid", "smoke", "--workers", "1", "--no-scale"], capsys)
+    assert code == 2 and len(err) == 1 and "another longdep command" in err[0], err
+    assert snapshot(workdir) == before
+
+
+def test_only_longdeps_own_temp_files_are_cleaned(tmp_path):
+    from longdep.grid import clean_stale_temp_files
+
+    out = tmp_path / "paper"
+    (out / "runs").mkdir(parents=True)
+    (out / "mine").mkdir()
+    ours = [out / ".accuracy.csv.a1b2c3d4.tmp", out / "runs" / ".lstm-d1-s0-x.json.zz_9yx8w.tmp"]
+    theirs = [out / ".notes.tmp", out / "mine" / ".accuracy.csv.a1b2c3d4.tmp", out / ".draft.txt.a1b2c3d4.tmp",
+              out / "accuracy.csv.tmp"]
+    for p in ours + theirs:
+        p.write_text("x")
+    clean_stale_temp_files(out)
+    assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written(workdir, capsys, monkeypatch):
+    from longdep import records
+
+    target = workdir / "examples.jsonl"
+    target.write_text("old\n")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(records.os, "fsync", full)
+    code, err = run_cli(["data", "export", "--n", "3", "--out", str(target)], capsys)
+    assert code == 1 and len(err) == 1 and "no space left" in err[0] and str(target) in err[0], err
+    assert target.read_text() == "old\n" and sorted(p.name for p in workdir.iterdir()) == [
+        "examples.jsonl", "notes.txt", "results"]
+
+
+def test_a_killed_runs_local_wandb_folder_is_removed_when_it_reruns(tmp_path):
+    from longdep.tracking import remove_unfinished
+
+    runs = tmp_path / "wandb"
+    stale = runs / "offline-run-20260101_000000-lstm-d1-16-s0-abc"
+    other = runs / "offline-run-20260101_000000-lstm-d1-16-s1-def"
+    for d in (stale, other):
+        d.mkdir(parents=True)
+        (d / "run.wandb").write_text("x")
+    assert remove_unfinished(tmp_path, "lstm-d1-16-s0-abc") == [stale]
+    assert not stale.exists() and other.exists()
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
+    """A real ``longdep train`` process, interrupted while it trains."""
+    args = [sys.executable, "-m", "longdep", "train", "model.name=lstm", "train.max_steps=100000",
+            "train.val_every=1000", "train.progress=false", "wandb.enabled=false", f"results_dir={tmp_path}", "name=ctrl"]
+    import psutil
+
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    watch, start = psutil.Process(proc.pid), time.time()
+    while watch.cpu_times().user < 8 and time.time() - start < 120:  # past the imports, into data and training
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 130, err
+    assert lines[-1] == "longdep: interrupted; rerun the same command to resume" and "Traceback" not in err
+    assert not (tmp_path / "ctrl" / "accuracy.csv").exists()  # no half result
