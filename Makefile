@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/longdep grid quick --workers 2
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=12
 
 figures: $(STAMP)
 	$(BIN)/longdep figures $(RESULTS)
