@@ -106,7 +106,11 @@ def render_cost(folder: Path, link: str | None = None) -> str:
     cfg = env.get("config", {})
     m = cfg.get("model") or cfg  # older sweeps kept the width at the top level
     figs = f"{link or folder.as_posix()}/figures"
-    setup = (f"one sweep on {env.get('cpu', 'this machine')} ({env.get('all_cores', '?')} cores), "
+    days = df["timestamp"].astype(str).str[:10].value_counts().sort_index() if "timestamp" in df else pd.Series(dtype=int)
+    when = ("one sweep" if len(days) <= 1 else "sweeps on " + " and ".join(
+        f"{day} ({n} points)" for day, n in days.items()) + " (a resumed sweep keeps its earlier points; compare "
+        "points of one day)")
+    setup = (f"{when} on {env.get('cpu', 'this machine')} ({env.get('all_cores', '?')} cores), "
              f"d={m.get('d_model', '?')}, {m.get('layers', '?')} layers, {m.get('norm', '?')}-norm, fixed batch "
              f"{cfg.get('batch', '?')}, memory budget {cfg.get('mem_budget_gb', '?')} GB per point; slopes over the "
              f"largest {FIT_LARGEST} lengths that ran")
@@ -119,7 +123,8 @@ def render_cost(folder: Path, link: str | None = None) -> str:
         f"![parallel speed-up]({figs}/speedup.png)",
         "**Parallelism across time, at constant tokens per step.** The same number of tokens per step at every N, "
         "laid out as many short sequences or few long ones: a recurrence's chain of dependent steps grows with N "
-        "while each step's products shrink; attention's work stays the same until its N^2 term takes over:\n\n"
+        "while each step's products shrink; attention's projections cost the same at every N while its score "
+        "products (T x N x d per layer) grow with N; the parallel scan's work and depth (log2 N) barely change:\n\n"
         + constant_token_text(df),
     ]
     if (folder / "figures" / "constant_tokens.png").exists():

@@ -20,8 +20,15 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     before those columns existed (fp32, fixed batch)."""
     df = df.copy()
     df["tokens"] = df["tokens"].fillna(0).astype(int) if "tokens" in df else 0
-    df["precision"] = df["precision"].fillna("32").astype(str) if "precision" in df else "32"
+    df["precision"] = df["precision"].map(_precision) if "precision" in df else "32"
     return df
+
+
+def _precision(value) -> str:
+    """``32`` however a CSV reader typed it (32, 32.0, "32", missing), the mixed names as they are."""
+    if isinstance(value, str):
+        return value
+    return "32" if pd.isna(value) else str(int(value))
 
 
 def fixed_batch(df: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from longdep.config import results_folder
 from longdep.measure.cost import effective_heads, predict
 from longdep.measure.isolate import run_isolated
 from longdep.measure.plan import Point, ScaleConfig, all_cores, plan, validate_scale
-from longdep.measure.summary import FIT_LARGEST, constant_token_summary, scaling_summary
+from longdep.measure.summary import FIT_LARGEST, constant_token_summary, normalise, scaling_summary
 from longdep.records import append_rows, environment, read_csv, write_json
 
 # The columns every row has, in this order.
@@ -84,7 +84,13 @@ def run_scale(cfg: ScaleConfig, stream=None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "scaling.csv"
     old = read_csv(csv)
-    old = pd.DataFrame(columns=COLUMNS) if old is None else old
+    if old is None:
+        old = pd.DataFrame(columns=COLUMNS)
+    elif not {"precision", "tokens"} <= set(old.columns):  # written before those columns: fp32, fixed batch
+        from longdep.records import write_atomic
+
+        old = normalise(old)[[c for c in COLUMNS if c in old.columns or c in ("precision", "tokens")]]
+        write_atomic(csv, old.to_csv(index=False))
     points = plan(cfg)
     by_id = {p.point_id(): p for p in points}
     mine = old[old["point_id"].isin(by_id)]
