@@ -82,7 +82,7 @@ def run(variant: str) -> list:
         opt.step()
         if (step + 1) % 250 == 0 or step + 1 == steps:
             acc = accuracy()
-            rows.append((variant, step + 1, float(loss), float(np.median(norms[-250:])), *acc))
+            rows.append((variant, step + 1, loss.item(), float(np.median(norms[-250:])), *acc))
             print(f"{variant:>10} step {step + 1:5d}  loss {loss.item():.3f}  grad norm {np.median(norms[-250:]):.2f}"
                   f"  acc 1-4 {acc[0]:.2f}  5-16 {acc[1]:.2f}  17-64 {acc[2]:.2f}  ({time.time() - start:.0f}s)",
                   flush=True)
