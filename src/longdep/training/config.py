@@ -14,11 +14,11 @@ from longdep.config import (
     RunConfig, TaskConfig, UsageError, check_choice, check_positive, find_yaml, merge, resource_dir, results_folder,
 )
 from longdep.models import get_model, validate_model
+from longdep.training.resources import MAX_TRAIN_EXAMPLES, check_resources
 from longdep.tasks import get_task
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
-MAX_TRAIN_EXAMPLES = 200_000  # a run generates at most this many training examples (cycled beyond)
 WANDB_MODES = ("online", "offline", "disabled")
 
 
@@ -109,7 +109,5 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise UsageError(
                 f"sequences of up to {need} tokens but learned positions stop at model.max_len={m.max_len}; "
                 "raise model.max_len or use model.positions=sinusoidal")
-    from longdep.training.resources import check_resources
-
     check_resources(cfg)  # the output folder can be written, the run fits in memory
     return cfg

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from longdep.config import RunConfig, TaskConfig
 from longdep.models import build_model
 from longdep.tasks import get_task, split_seed
-from longdep.training.config import MAX_TRAIN_EXAMPLES
+from longdep.training.resources import MAX_TRAIN_EXAMPLES
 
 CRITERIA = (0.95, 0.99)
 

@@ -19,6 +19,7 @@ from longdep.config import RunConfig, UsageError, check_writable
 from longdep.models import build_model, get_model
 from longdep.tasks import get_task
 
+MAX_TRAIN_EXAMPLES = 200_000  # a run generates at most this many training examples (cycled beyond)
 GENERATOR_COPIES = 4  # the generator's working arrays per example, relative to the int64 tokens
 OPTIMIZER_COPIES = 4  # weights, gradients, AdamW's two moments
 
@@ -46,8 +47,6 @@ def count_parameters_meta(cfg: RunConfig) -> int:
 
 def estimate_bytes(cfg: RunConfig) -> dict:
     """``{"data": ..., "model": ..., "step": ..., "total": ...}`` bytes for one run of ``cfg``."""
-    from longdep.training.config import MAX_TRAIN_EXAMPLES
-
     spec = get_task(cfg.task.name)
     tr, ev = cfg.train, cfg.eval
     length = spec.max_length(cfg.task, ev)
