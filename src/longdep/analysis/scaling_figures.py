@@ -160,7 +160,8 @@ def plot_speedup(df: pd.DataFrame) -> plt.Figure:
         ax.set_title(f"{title} vs 1 CPU thread")
         ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel("speed-up  t(1 thread) / t")
-    fig.suptitle("sequential steps per pass: N x layers (RNN, LSTM), layers (attention)", fontsize=9, y=1.02)
+    fig.suptitle("sequential steps per pass: N x layers (RNN, LSTM), ~log2 N x layers (parallel scan), layers "
+                 "(attention)", fontsize=9, y=1.02)
     fig.tight_layout()
     return fig
 
