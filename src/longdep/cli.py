@@ -47,14 +47,13 @@ def _task(overrides):
 def _generate(args):
     from longdep.tasks import split_seed
 
-    from longdep.config import EvalConfig
-    from longdep.config import check_writable
-    from longdep.training.resources import GENERATOR_COPIES, available_bytes
+    from longdep.config import EvalConfig, check_writable
+    from longdep.training.resources import available_bytes, example_bytes
 
     spec, cfg = _task(args.overrides)
     if args.n <= 0:
         raise UsageError(f"--n must be a positive integer, got {args.n}")
-    need = args.n * spec.max_length(cfg, EvalConfig(span=1, attractor_distances=[])) * 8 * GENERATOR_COPIES * 4
+    need = 4 * example_bytes(args.n, spec.max_length(cfg, EvalConfig(span=1, attractor_distances=[])))
     if need > available_bytes():  # x4: the records and their JSON beside the arrays
         raise UsageError(f"--n {args.n} examples need ~{need / 1e9:.3g} GB but {available_bytes() / 1e9:.3g} GB "
                          "is available; ask for fewer")

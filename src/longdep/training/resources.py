@@ -35,6 +35,12 @@ def available_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def example_bytes(n: int, length: int) -> int:
+    """Memory ``n`` generated examples of up to ``length`` tokens take: int64 tokens plus the
+    generator's working copies."""
+    return int(n) * int(length) * 8 * GENERATOR_COPIES
+
+
 def count_parameters_meta(cfg: RunConfig) -> int:
     """Parameters of the run's model, built on the meta device (no memory used)."""
     import torch
@@ -54,7 +60,7 @@ def estimate_bytes(cfg: RunConfig) -> dict:
     # test distances are at most the longest sentence: at most ``length`` of them beside eval.distances
     n_test = ev.n_per_distance * (length + len(ev.distances)) \
         + ev.n_per_attractor * len(ev.attractor_distances) * len(ev.attractor_counts)
-    data = (n_train + tr.val_size + n_test) * length * 8 * GENERATOR_COPIES
+    data = example_bytes(n_train + tr.val_size + n_test, length)
     model = count_parameters_meta(cfg) * 4 * OPTIMIZER_COPIES
     batch = max(tr.batch_size, ev.batch_size)
     cost = get_model(cfg.model.name).cost(cfg.model, batch, length)
