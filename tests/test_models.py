@@ -256,7 +256,46 @@ def test_mingru_parallel_scan_matches_its_sequential_loop_in_outputs_and_gradien
     assert (grads[0][0] > 0).all()  # g > 0: the log-space scan needs positive states
 
 
+@pytest.mark.parametrize("n", [5, 16, 17, 40, 100])
+def test_cpu_logcumsumexp_matches_torch_in_values_and_gradients(n):
+    """The chunked CPU form is torch.logcumsumexp: also across chunk borders and a padded last
+    chunk, with values spread over +-60 (exp would overflow without the log-space sums)."""
+    from longdep.models.scan import logcumsumexp
+
+    x = (torch.randn(3, n, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(n)) * 30).requires_grad_()
+    weights = torch.linspace(-1, 1, n * 5, dtype=torch.float64).view(1, n, 5)
+    ours, ref = logcumsumexp(x), torch.logcumsumexp(x, dim=1)
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=1e-10)
+    g_ours, = torch.autograd.grad((ours * weights).sum(), x)
+    g_ref, = torch.autograd.grad((ref * weights).sum(), x)
+    torch.testing.assert_close(g_ours, g_ref, atol=1e-10, rtol=1e-10)
+
+
 # ---------------------------------------------------------------- contract: every model
+
+
+@pytest.mark.parametrize("name,backend,positions,norm",
+                         [(*v, "post") for v in VARIANTS] + [("transformer", b, "sinusoidal", "pre") for b in BACKENDS],
+                         ids=VARIANT_IDS + [f"transformer-{b}-pre" for b in BACKENDS])
+def test_reading_at_the_query_positions_is_the_full_output_there(name, backend, positions, norm):
+    """``model(tokens, at=q)`` (the last attention block computes the query rows only) gives the
+    same logits and the same gradients as reading ``model(tokens)`` at q, with padding."""
+    model = make(name, backend, positions, norm=norm).train()
+    t, lengths = padded_batch(n=12)
+    at = torch.tensor([max(length - 1, 0) for length in lengths])  # the last real token (0 in the all-pad row)
+    at[0] = 6  # and one query before the end of a full row: later tokens must not count
+    full = model(t)[torch.arange(len(at)), at]  # (B, n_out)
+    grads_full = torch.autograd.grad(full.square().sum(), list(model.parameters()), allow_unused=True)
+    rows = model(t, at=at)
+    assert rows.shape == (len(at), N_OUT)
+    torch.testing.assert_close(rows, full, atol=1e-5, rtol=1e-5)
+    grads_rows = torch.autograd.grad(rows.square().sum(), list(model.parameters()), allow_unused=True)
+    for g_rows, g_full in zip(grads_rows, grads_full):
+        if g_full is None:
+            assert g_rows is None or not g_rows.any()
+        else:
+            torch.testing.assert_close(g_rows, g_full, atol=1e-5, rtol=1e-5)
+
 
 
 @pytest.mark.parametrize("name,backend,positions", VARIANTS, ids=VARIANT_IDS)

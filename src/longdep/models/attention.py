@@ -40,12 +40,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from longdep.config import check_choice
-from longdep.models.base import LayerCost, ModelSpec
+from longdep.models.base import LayerCost, ModelSpec, take_rows
 
 BACKENDS = ("explicit", "sdpa")
 POSITIONS = ("sinusoidal", "learned")
 NORMS = ("post", "pre")
 BLOCKS = ("single_head", "multi_head", "transformer")
+
 
 def attention_mask(tokens: torch.Tensor) -> Optional[torch.Tensor]:
     """Boolean mask (B, 1, N, N), True = may attend, for right-padded ``tokens`` (B, N); None if no padding.
@@ -60,6 +61,13 @@ def attention_mask(tokens: torch.Tensor) -> Optional[torch.Tensor]:
     causal = torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril()  # (N, N)
     eye = torch.eye(n, dtype=torch.bool, device=tokens.device)  # (N, N)
     return causal & (real[:, None, None, :] | eye)  # (B, 1, N, N)
+
+
+def row_mask(mask: Optional[torch.Tensor], at: torch.Tensor, n: int) -> torch.Tensor:
+    """The rows ``at`` of a full mask (B, 1, N, N) (None: causal only) as (B, 1, 1, N)."""
+    if mask is not None:
+        return mask[torch.arange(len(at), device=at.device), :, at][:, :, None]  # (B, 1, 1, N)
+    return (torch.arange(n, device=at.device)[None, :] <= at[:, None])[:, None, None]  # (B, 1, 1, N)
 
 
 class CausalSelfAttention(nn.Module):
@@ -89,12 +97,24 @@ class CausalSelfAttention(nn.Module):
         self.keep_weights = False  # True: compute explicitly and store the weights below
         self.weights: Optional[torch.Tensor] = None  # (B, H, N, N), last forward's softmax
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """x (B, N, d) -> (B, N, d). ``mask``: from :func:`attention_mask`; None = causal only."""
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                at: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x (B, N, d) -> (B, N, d). ``mask``: from :func:`attention_mask`; None = causal only.
+
+        ``at`` (B,) int64: compute only the query row ``at[b]`` of each sequence -> (B, 1, d), the
+        same numbers as ``forward(x, mask)[b, at[b]]`` at about 1/N of the query-side cost."""
         B, N, D = x.shape
         H = self.heads
-        qkv = self.in_proj(x).view(B, N, 3, H, D // H)  # (B, N, 3, H, d_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, N, d_head)
+        if at is None:
+            qkv = self.in_proj(x).view(B, N, 3, H, D // H)  # (B, N, 3, H, d_head)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, N, d_head)
+        else:
+            w, b = self.in_proj.weight, self.in_proj.bias
+            q = F.linear(take_rows(x, at), w[:D], None if b is None else b[:D])  # (B, 1, d)
+            q = q.view(B, 1, H, D // H).transpose(1, 2)  # (B, H, 1, d_head)
+            k, v = F.linear(x, w[D:], None if b is None else b[D:]).view(B, N, 2, H, D // H).permute(2, 0, 3, 1, 4)
+            mask = row_mask(mask, at, N)  # (B, 1, 1, N)
+        n_q = q.shape[2]
         p = self.dropout if self.training else 0.0
         if self.backend == "explicit" or self.keep_weights:
             scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, H, N, N)
@@ -107,7 +127,7 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=p, is_causal=mask is None, scale=self.scale
             )  # (B, H, N, d_head)
-        y = y.transpose(1, 2).reshape(B, N, D)  # (B, N, H * d_head): heads concatenated
+        y = y.transpose(1, 2).reshape(B, n_q, D)  # (B, N or 1, H * d_head): heads concatenated
         return self.out_proj(y) if self.out_proj is not None else y
 
 
@@ -127,9 +147,11 @@ class MinimalBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(d_ff, d_model)
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        x = self.self_attn(x, mask)  # (B, N, d)
-        return self.linear2(self.dropout(F.relu(self.linear1(x))))  # (B, N, d)
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                at: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x (B, N, d) -> (B, N, d); with ``at`` (B,) only the rows ``at`` -> (B, 1, d)."""
+        x = self.self_attn(x, mask, at)  # (B, N or 1, d)
+        return self.linear2(self.dropout(F.relu(self.linear1(x))))  # (B, N or 1, d)
 
 
 class TransformerBlock(nn.Module):
@@ -154,18 +176,21 @@ class TransformerBlock(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
-    def _attn(self, x, mask):
-        return self.dropout1(self.self_attn(x, mask))
+    def _attn(self, x, mask, at=None):
+        return self.dropout1(self.self_attn(x, mask, at))
 
     def _ffn(self, x):
         return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x)))))
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                at: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x (B, N, d) -> (B, N, d); with ``at`` (B,) only the rows ``at`` -> (B, 1, d)."""
+        res = x if at is None else take_rows(x, at)  # the residual stream of the rows computed
         if self.norm_first:
-            x = x + self._attn(self.norm1(x), mask)
+            x = res + self._attn(self.norm1(x), mask, at)
             return x + self._ffn(self.norm2(x))
-        x = self.norm1(x + self._attn(x, mask))
-        return self.norm2(x + self._ffn(x))  # (B, N, d)
+        x = self.norm1(res + self._attn(x, mask, at))
+        return self.norm2(x + self._ffn(x))  # (B, N or 1, d)
 
 
 def sinusoidal_positions(n: int, d_model: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -226,14 +251,20 @@ class AttentionModel(nn.Module):
         final_norm = block == "transformer" and cfg.norm == "pre"
         return cls(vocab_size, n_out, d, blocks, cfg.positions, cfg.max_len, final_norm)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, N) int64, 0 = right padding -> logits (B, N, n_out), causal."""
+    def forward(self, tokens: torch.Tensor, at: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """tokens (B, N) int64, 0 = right padding -> logits (B, N, n_out), causal.
+
+        ``at`` (B,) int64: only the logits at position ``at[b]`` -> (B, n_out). The last block then
+        computes just those query rows (keys and values still cover every position), the same
+        numbers as ``forward(tokens)[b, at[b]]`` for the cost of ``layers - 1`` full blocks."""
         x = self.embed(tokens)  # (B, N, d)
         x = x + self.positions(tokens.shape[1], x.device, x.dtype)  # (B, N, d) + (N, d)
         mask = attention_mask(tokens)  # (B, 1, N, N) or None
-        for block in self.blocks:
-            x = block(x, mask)  # (B, N, d)
-        return self.head(self.norm(x))  # (B, N, n_out)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, at if i == last else None)  # (B, N, d); the last with ``at``: (B, 1, d)
+        out = self.head(self.norm(x))  # (B, N, n_out) or (B, 1, n_out)
+        return out if at is None else out[:, 0]
 
 
 # ---------------------------------------------------------------- cost model and registry entries

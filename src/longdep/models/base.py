@@ -4,7 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
+
 FAMILIES = ("recurrent", "attention", "scan")
+
+
+def take_rows(x: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    """x (B, N, d), at (B,) int64 -> x[b, at[b]] as (B, 1, d): one position per sequence."""
+    return x[torch.arange(len(at), device=x.device), at][:, None]
 
 
 @dataclass(frozen=True)

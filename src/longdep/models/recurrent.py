@@ -25,11 +25,12 @@ is the same computation at any N.
 from __future__ import annotations
 
 from functools import partial
+from typing import Optional
 
 import torch
 from torch import nn
 
-from longdep.models.base import LayerCost, ModelSpec
+from longdep.models.base import LayerCost, ModelSpec, take_rows
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
 MAX_STEPS_PER_CALL = 65_535  # cuDNN's limit on time steps in one fused RNN call
@@ -90,9 +91,11 @@ class RecurrentModel(nn.Module):
             outputs.append(h)
         return torch.cat(outputs, dim=1)  # (B, N, d_model)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, N) int64 -> logits (B, N, n_out); position t sees tokens[:, :t+1] only."""
-        return self.head(self.hidden_states(tokens))  # (B, N, n_out)
+    def forward(self, tokens: torch.Tensor, at: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """tokens (B, N) int64 -> logits (B, N, n_out); position t sees tokens[:, :t+1] only.
+        ``at`` (B,) int64: only the logits at position ``at[b]``, (B, n_out)."""
+        h = self.hidden_states(tokens)  # (B, N, d_model)
+        return self.head(h if at is None else take_rows(h, at)[:, 0])  # (B, N, n_out) or (B, n_out)
 
 
 # ---------------------------------------------------------------- cost model and registry entries

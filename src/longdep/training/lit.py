@@ -13,6 +13,8 @@ validation is a seeded held-out set from a disjoint seed range. Validation runs 
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -105,6 +107,7 @@ class ClassifierModule(L.LightningModule):
         self.cfg = cfg
         spec = get_task(cfg.task.name)
         self.model = build_model(cfg.model, vocab_size=len(spec.vocab), n_out=len(spec.labels))
+        self._reads_at = "at" in inspect.signature(self.model.forward).parameters  # plug-in models may not
         self.steps_to = {c: None for c in CRITERIA}
         self.val_history: list[tuple[int, float]] = []
         self._correct = self._seen = 0
@@ -117,6 +120,8 @@ class ClassifierModule(L.LightningModule):
         self.train_device, self.train_device_name = str(self.device), device_name(self.device)
 
     def forward(self, tokens: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        if self._reads_at:  # the model computes the query positions only (attention: the last block's rows)
+            return self.model(tokens, at=query)  # (B, n_labels)
         logits = self.model(tokens)  # (B, N, n_labels)
         return logits[torch.arange(len(query), device=logits.device), query]  # (B, n_labels)
 
