@@ -1,7 +1,9 @@
 """Bad input, unsafe paths and faults through the CLI: one line, the right exit code, nothing changed.
 
 Most cases call ``longdep.cli.main`` in this process (the same code path as the console script, a
-second each instead of a fresh interpreter); Ctrl-C is sent to a real ``longdep`` process.
+second each instead of a fresh interpreter); a sample runs through the real console script, and
+Ctrl-C is sent to real ``longdep`` processes (a run, a grid with workers, a sweep with its isolated
+points) as a terminal sends it, to the whole process group.
 """
 import errno
 import os
@@ -67,6 +69,22 @@ def test_bad_train_input_is_one_line_exit_2_and_writes_nothing(overrides, needle
     assert code == 2 and len(err) == 1 and needle in err[0], err
     assert snapshot(workdir) == before
     assert not (workdir.parent / "etc").exists()
+
+
+def test_the_console_script_gives_the_same_one_line_and_exit_code(workdir):
+    """The in-process calls above are what ``longdep`` runs; a sample through the real console script
+    (concurrently, a fresh interpreter each) shows the same line, exit code 2 and an untouched folder."""
+    script = Path(sys.executable).with_name("longdep")
+    cases = [BAD_TRAIN[k] for k in ("name-escapes-results", "malformed-list", "huge-width")] + [
+        (["--config", "nope"], "unknown config 'nope'")]
+    before = snapshot(workdir)
+    procs = [subprocess.Popen([str(script), "train", *TINY, *args], cwd=workdir, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for args, _ in cases]
+    for proc, (args, needle) in zip(procs, cases):
+        out, err = proc.communicate(timeout=120)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0] and not out, (args, err)
+    assert snapshot(workdir) == before and not (workdir.parent / "etc").exists()
 
 
 BAD_OTHER = {
@@ -149,6 +167,35 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written
         "examples.jsonl", "notes.txt", "results"]
 
 
+def test_wandb_out_of_space_is_one_line_and_leaves_no_truncated_run(workdir, capsys, monkeypatch):
+    """W&B's writer is its own process: a full disk only shows in its log (seen on a 2 MB tmpfs:
+    "writer: failed closing store: ... no space left on device"). That log line, faked here, makes the
+    run one line, exit 1, with neither the truncated W&B run nor a result that claims the cell is done."""
+    from longdep import tracking
+
+    line = '{"level":"ERROR","msg":"writer: failed closing store: write x.wandb: no space left on device"}'
+    monkeypatch.setattr(tracking, "write_error", lambda run_dir: line)
+    code, err = run_cli(["train", *TINY, "wandb.enabled=true", "wandb.mode=offline", "name=w"], capsys)
+    assert code == 1 and len(err) == 1 and "no space left" in err[0] and "results/w/wandb" in err[0], err
+    folder = workdir / "results" / "w"
+    assert not list((folder / "wandb").glob("offline-run-*")) and not list(folder.glob("runs/*.json"))
+
+
+def test_wandb_writer_log_is_read_for_a_full_disk(tmp_path):
+    from longdep.tracking import check_written, write_error
+
+    run = tmp_path / "offline-run-1-x"
+    (run / "logs").mkdir(parents=True)
+    log = run / "logs" / "debug-internal.log"
+    log.write_text('{"level":"INFO","msg":"stream: started"}\n')
+    assert write_error(run) is None and write_error(tmp_path / "none") is None
+    check_written(run)  # nothing wrong: kept
+    log.write_text(log.read_text() + '{"level":"ERROR","msg":"write y.wandb: No space left on device"}\n')
+    with pytest.raises(OSError) as info:
+        check_written(run)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path) and not run.exists()
+
+
 def test_a_killed_runs_local_wandb_folder_is_removed_when_it_reruns(tmp_path):
     from longdep.tracking import remove_unfinished
 
@@ -178,3 +225,65 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     assert proc.returncode == 130, err
     assert lines[-1] == "longdep: interrupted; rerun the same command to resume" and "Traceback" not in err
     assert not (tmp_path / "ctrl" / "accuracy.csv").exists()  # no half result
+
+
+def _ctrl_c_group(args, cwd, ready) -> tuple[int, str, list]:
+    """Start ``args`` in its own process group, wait until ``ready(process)``, then Ctrl-C the whole group
+    (what a terminal does: every process of the command gets SIGINT). Returns the exit code, stderr and
+    the processes that were running under it when it was interrupted."""
+    import psutil
+
+    proc = subprocess.Popen(args, cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    watch, start = psutil.Process(proc.pid), time.time()
+    while not ready(watch) and time.time() - start < 120 and proc.poll() is None:
+        time.sleep(0.3)
+    children = watch.children(recursive=True)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err, children
+
+
+def _busy_children(watch, cpu_s: float) -> bool:
+    import psutil
+
+    try:
+        return sum(c.cpu_times().user for c in watch.children(recursive=True)) > cpu_s
+    except psutil.Error:
+        return False
+
+
+def _assert_interrupted(code, err, children, folder):
+    import psutil
+
+    from longdep.records import exclusive
+
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 130, err
+    assert lines == ["longdep: interrupted; rerun the same command to resume"], err  # nothing from the workers
+    assert children, "the command had started no worker to stop"
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"workers left running: {alive}"
+    with exclusive(folder):  # the folder's lock went with the command
+        pass
+
+
+def test_ctrl_c_stops_a_grid_and_its_workers(tmp_path):
+    out = tmp_path / "g"
+    args = [sys.executable, "-m", "longdep", "grid", "smoke", "--workers", "2", "--no-scale", "--out", str(out),
+            "train.max_steps=100000", "train.val_every=100000", "wandb.enabled=false"]
+    code, err, children = _ctrl_c_group(args, tmp_path, lambda w: _busy_children(w, 4))
+    _assert_interrupted(code, err, children, out)
+    assert not (out / "accuracy.csv").exists() and not list((out / "runs").glob("*.json"))  # no half cell
+
+
+def test_ctrl_c_stops_a_sweep_between_whole_rows(tmp_path):
+    from longdep.records import read_csv
+
+    out = tmp_path / "s"
+    args = [sys.executable, "-m", "longdep", "scale", "--config", "quick", f"results_dir={tmp_path}", "name=s",
+            "models=[lstm,transformer]", "threads=[1]", "repeats=2"]
+    code, err, children = _ctrl_c_group(args, tmp_path, lambda w: (out / "scaling.csv").exists() and _busy_children(w, 1))
+    _assert_interrupted(code, err, children, out)
+    rows = read_csv(out / "scaling.csv")  # whole rows only (a broken one raises)
+    assert rows is not None and len(rows) >= 1 and rows["status"].notna().all()

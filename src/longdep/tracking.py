@@ -49,6 +49,8 @@ def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):
     logger = WandbLogger(project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or cfg.name,
                          name=run_name(cfg), id=run_id, save_dir=str(save_dir), config=to_dict(cfg),
                          job_type="train", settings=_settings())
+    # Lightning passes anonymous=None, which wandb >= 0.19 answers with a deprecation warning on every run.
+    getattr(logger, "_wandb_init", {}).pop("anonymous", None)
     return logger
 
 
@@ -88,7 +90,34 @@ def log_run_summary(logger, record: dict, rows) -> None:
     for key, value in summary.items():
         run.summary[key] = value
     run.log({"test/accuracy_table": wandb.Table(dataframe=rows.astype({"run_id": str}))})
+    run_dir = Path(run.dir).parent  # wandb/offline-run-<time>-<id>
     run.finish()
+    check_written(run_dir)
+
+
+def write_error(run_dir: Path) -> str | None:
+    """What W&B's writer process reported failing to write in ``run_dir``, or None. The writer runs in
+    its own process (wandb-core): a full disk shows up only in its log, never as a Python error."""
+    log = Path(run_dir) / "logs" / "debug-internal.log"
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if "no space left on device" in line.lower():
+            return line
+    return None
+
+
+def check_written(run_dir: Path) -> None:
+    """Raise ENOSPC (after removing the truncated local run, which ``wandb sync`` would upload) when W&B
+    could not write this run for lack of space."""
+    import errno
+    import shutil
+
+    if write_error(run_dir) is not None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(Path(run_dir).parent))
 
 
 def finish(failed: bool = False) -> None:
@@ -114,4 +143,6 @@ def log_grid_summary(cfg_wandb, grid: str, folder: Path, images: list) -> None:
     run = wandb.init(project=cfg_wandb.project, entity=cfg_wandb.entity, group=cfg_wandb.group or grid,
                      name=f"{grid}-summary", job_type="summary", dir=str(folder), settings=_settings())
     run.log(payload)
+    run_dir = Path(run.dir).parent
     run.finish()
+    check_written(run_dir)

@@ -18,6 +18,7 @@ training distance). Nothing here is specific to a task or a model: both come fro
 """
 from __future__ import annotations
 
+import errno
 import logging
 import time
 import warnings
@@ -134,9 +135,11 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         write_baselines(cfg, out / "baselines.csv")
         write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
         return record
-    except BaseException:
+    except BaseException as exc:
         if logger is not None:  # never leave a W&B run open for the next cell of this process
             tracking.finish(failed=True)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # a disk-full run: no half W&B copy
+                tracking.remove_unfinished(out, rid)
         raise
 
 
