@@ -57,7 +57,9 @@ def _generate(args):
     if need > available_bytes():  # x4: the records and their JSON beside the arrays
         raise UsageError(f"--n {args.n} examples need ~{need / 1e9:.3g} GB but {available_bytes() / 1e9:.3g} GB "
                          "is available; ask for fewer")
-    if getattr(args, "action", None) == "export" and args.out:
+    if getattr(args, "action", None) == "pairs" and spec.to_pairs is None:
+        raise UsageError(f"task {spec.name!r} has no minimal-pair form; valid: data show, data export")
+    if getattr(args, "action", None) in ("export", "pairs") and args.out:
         out = Path(args.out)
         if out.is_dir():
             raise UsageError(f"--out {args.out} is a directory; give a file, e.g. {out / 'examples.jsonl'}")
@@ -67,21 +69,39 @@ def _generate(args):
         tok, lab, meta = spec.generate(seed, args.n, cfg)
     except ValueError as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
+    if getattr(args, "action", None) == "pairs":
+        return spec, spec.to_pairs(tok, lab, meta)
     return spec, spec.to_records(tok, lab, meta)
 
 
 def cmd_data(args) -> None:
+    if args.action != "show" and not args.out:
+        raise UsageError(f"data {args.action} needs --out FILE.jsonl")
     spec, records = _generate(args)
     if args.action == "show":
         for rec in records:
             print(spec.format_record(rec) + "\n")
         return
-    if not args.out:
-        raise UsageError("data export needs --out FILE.jsonl")
     from longdep.records import write_atomic
 
+    what = "examples" if args.action == "export" else "minimal pairs (BLiMP fields)"
     write_atomic(Path(args.out), "".join(json.dumps(r) + "\n" for r in records))
-    print(f"wrote {len(records)} examples to {args.out}")
+    print(f"wrote {len(records)} {what} to {args.out}")
+
+
+def cmd_eval_pairs(args) -> None:
+    from longdep.training.pairs import score_pairs
+
+    scores = score_pairs(Path(args.file), Path(args.run))
+    print(f"{Path(args.run).stem}: {scores['correct'].mean():.3f} of {len(scores)} minimal pairs right")
+    if "distance" in scores:
+        print(scores.groupby("distance")["correct"].agg(["size", "mean"]).rename(
+            columns={"size": "pairs", "mean": "accuracy"}).round(3).to_string())
+    if args.out:
+        from longdep.records import write_atomic
+
+        write_atomic(Path(args.out), scores.to_csv(index=False))
+        print(f"wrote {args.out}")
 
 
 def cmd_train(args) -> None:
@@ -188,14 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="longdep", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    d = sub.add_parser("data", help="show or export task examples")
-    d.add_argument("action", choices=("show", "export"))
+    d = sub.add_parser("data", help="show or export task examples, or export them as minimal pairs")
+    d.add_argument("action", choices=("show", "export", "pairs"),
+                   help="show: print; export: JSONL records; pairs: JSONL minimal pairs in BLiMP's fields")
     d.add_argument("--n", type=int, default=5)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--split", default="train", help=f"one of {', '.join(DATA_SPLITS)}")
     d.add_argument("--out", help="output .jsonl (export)")
     d.add_argument("overrides", nargs="*", metavar="key=value", help="task fields, e.g. distance=16")
     d.set_defaults(func=cmd_data)
+
+    e = sub.add_parser("eval-pairs", help="score a trained run on minimal pairs (BLiMP JSONL)")
+    e.add_argument("file", help="JSONL with one_prefix_prefix, one_prefix_word_good, one_prefix_word_bad per line")
+    e.add_argument("--run", required=True, help="a run record, results/<name>/runs/<run_id>.json, trained with "
+                                                "train.save_weights=true")
+    e.add_argument("--out", help="write one row per pair (pairID, correct, distance, ...) to this CSV")
+    e.set_defaults(func=cmd_eval_pairs)
 
     t = sub.add_parser("train", help="train and evaluate one run")
     t.add_argument("--config", default="train", help="a YAML file under configs/")

@@ -39,9 +39,14 @@ class UsageError(ValueError):
 
 @dataclass
 class TaskConfig:
-    """Base of every task's config (each task defines its own subclass beside its generator)."""
+    """Base of every task's config (each task defines its own subclass beside its generator).
+
+    objective: ``classify`` (predict the label at the query position) or ``lm`` (a causal language
+    model on the task's sentences, scored on minimal pairs at the query; tasks that provide
+    ``TaskSpec.label_tokens``)."""
 
     name: str = "agreement"
+    objective: str = "classify"
 
 
 @dataclass
@@ -64,7 +69,9 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation: AdamW with gradient clipping, a step cap and early stop at a target accuracy.
     ``start_steps``: the first steps train on the task's starting-small stage (see the task config).
-    ``precision``: Lightning's flag: ``32``, ``bf16-mixed`` (CPU or GPU) or ``16-mixed`` (GPU)."""
+    ``precision``: Lightning's flag: ``32``, ``bf16-mixed`` (CPU or GPU) or ``16-mixed`` (GPU).
+    ``save_weights``: keep the trained model's weights beside the run record (``runs/<run_id>.pt``),
+    for ``longdep eval-pairs``."""
 
     seed: int = 0
     batch_size: int = 32
@@ -81,6 +88,7 @@ class TrainConfig:
     devices: str = "auto"
     threads: int = 0
     progress: bool = True
+    save_weights: bool = False
 
 
 @dataclass

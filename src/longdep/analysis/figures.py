@@ -27,27 +27,33 @@ START = "train_start_max_distance"  # > 0: a starting-small run, an experiment o
 PANELS_PER_ROW = 3
 
 
-def _stage(df: pd.DataFrame | None, start_small: bool) -> pd.DataFrame | None:
-    """The runs trained from the start on their distances (default), or the starting-small runs."""
+def _stage(df: pd.DataFrame | None, start_small: bool, objective: str | None = "classify") -> pd.DataFrame | None:
+    """The runs trained from the start on their distances (default), or the starting-small runs; of
+    one training objective (results written before the ``lm`` objective existed are ``classify``;
+    None: both). Every figure but :func:`plot_objectives` shows one objective at a time."""
     if df is None:
         return None
     start = df[START].fillna(0) if START in df else pd.Series(0, index=df.index)
-    return df[(start > 0) if start_small else (start == 0)].reset_index(drop=True)
+    df = df.assign(objective=df["objective"].fillna("classify") if "objective" in df else "classify")
+    keep = (start > 0) if start_small else (start == 0)
+    if objective is not None:
+        keep &= df["objective"] == objective
+    return df[keep].reset_index(drop=True)
 
 
-def load_accuracy(folder: Path, start_small: bool = False) -> pd.DataFrame:
-    return _stage(read_csv(Path(folder) / "accuracy.csv"), start_small)
+def load_accuracy(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame:
+    return _stage(read_csv(Path(folder) / "accuracy.csv"), start_small, objective)
 
 
 def load_baselines(folder: Path, start_small: bool = False) -> pd.DataFrame | None:
-    return _stage(read_csv(Path(folder) / "baselines.csv"), start_small)
+    return _stage(read_csv(Path(folder) / "baselines.csv"), start_small, None)
 
 
-def load_counterfactual(folder: Path, start_small: bool = False) -> pd.DataFrame | None:
-    return _stage(read_csv(Path(folder) / "counterfactual.csv"), start_small)
+def load_counterfactual(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame | None:
+    return _stage(read_csv(Path(folder) / "counterfactual.csv"), start_small, objective)
 
 
-def load_runs(folder: Path, start_small: bool = False) -> pd.DataFrame:
+def load_runs(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame:
     """One row per run record: model, seed, training setting, lr, width, parameters, steps-to-criterion."""
     rows = []
     for path in sorted((Path(folder) / "runs").glob("*.json")):
@@ -57,13 +63,13 @@ def load_runs(folder: Path, start_small: bool = False) -> pd.DataFrame:
         rows.append({"run_id": rec["run_id"], "model": cfg["model"]["name"], "seed": cfg["train"]["seed"],
                      "train_min_distance": task["distance"],
                      "train_max_distance": task.get("max_distance") or task["distance"],
-                     START: task.get("start_max_distance") or 0,
+                     START: task.get("start_max_distance") or 0, "objective": task.get("objective", "classify"),
                      "start_steps": cfg["train"].get("start_steps", 0), "lr": cfg["train"]["lr"], "d_model": cfg["model"]["d_model"],
                      "parameters": rec.get("parameters"), "steps": rec["steps"],
                      "max_steps": cfg["train"]["max_steps"], "steps_to_95": rec["steps_to_95"],
                      "steps_to_99": rec["steps_to_99"], "final_val_acc": rec.get("final_val_acc"),
                      "wall_time_s": rec["wall_time_s"]})
-    return _stage(pd.DataFrame(rows), start_small) if rows else pd.DataFrame(rows)
+    return _stage(pd.DataFrame(rows), start_small, objective) if rows else pd.DataFrame(rows)
 
 
 def t_interval(values) -> tuple[float, float]:
@@ -176,6 +182,43 @@ def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | Non
         ax.set_xticks(sorted(set(sub["attractors"])))
         ax.set_ylim(0.0, 1.02)
     return _finish(fig, grid, axes, "accuracy")
+
+
+OBJECTIVES = {"classify": ("predict the number (classifier)", "#333333"),
+              "lm": ("language model (minimal pair)", "#e69f00")}
+
+
+def plot_objectives(acc: pd.DataFrame) -> plt.Figure:
+    """The two training objectives side by side: accuracy vs test distance per model (a panel each),
+    the classifier against the language model scored on the verb's minimal pair, for every mixed
+    training setting that has language-model runs (a row each)."""
+    style.apply()
+    d = by_distance(acc[acc["test_set"] == "distance"], (*RUN_KEYS, "objective"))
+    lm = d[d["objective"] == "lm"]
+    settings = sorted(set(zip(lm["train_min_distance"], lm["train_max_distance"])), key=lambda s: s[1])
+    models = [m for m in style.model_order() if m in set(lm["model"])]
+    if not settings:
+        return _empty("no language-model runs in these results")
+    fig, grid = plt.subplots(len(settings), len(models), figsize=(3.2 * len(models), 2.8 * len(settings) + 0.4),
+                             sharey=True, squeeze=False)
+    palette = {label: color for label, color in OBJECTIVES.values()}
+    d = d.assign(objective=d["objective"].map(lambda o: OBJECTIVES.get(o, (o,))[0]))
+    for r, (lo, hi) in enumerate(settings):
+        for c, model in enumerate(models):
+            ax = grid[r][c]
+            sub = d[(d["train_min_distance"] == lo) & (d["train_max_distance"] == hi) & (d["model"] == model)]
+            sns.lineplot(data=sub, x="distance", y="accuracy", hue="objective", palette=palette, errorbar=t_interval,
+                         marker="o", ax=ax, legend=(r, c) == (0, len(models) - 1))
+            ax.axvspan(lo, hi, color="0.9", zorder=0)
+            ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+            _log2_ticks(ax, sub["distance"])
+            ax.set_ylim(0.0, 1.02)
+            ax.set_title(f"{style.model_name(model)}\n{setting_label(lo, hi)}", fontsize=8)
+            ax.set_xlabel("test distance (bin upper end)")
+        grid[r][0].set_ylabel("accuracy")
+    _legend_outside(fig, [grid[0][-1]])
+    fig.tight_layout()
+    return fig
 
 
 PROBES = {"flip_subject": "flip the subject (should flip)", "flip_attractor": "flip an intervening noun (should not)",
@@ -319,6 +362,9 @@ def make_all(folder: Path) -> list[Path]:
         runs = load_runs(folder)
         if len(runs) and (runs["train_min_distance"] == runs["train_max_distance"]).any():
             paths += style.save(plot_steps_to_criterion(runs), folder / "figures", "steps_to_criterion")
+        both = load_accuracy(folder, objective=None)
+        if (both["objective"] == "lm").any():
+            paths += style.save(plot_objectives(both), folder / "figures", "objectives")
     if (folder / "scaling.csv").exists():
         from longdep.analysis.scaling_figures import make_scaling_figures
 

@@ -70,7 +70,8 @@ import numpy as np
 from longdep.config import TaskConfig, UsageError, check_choice, check_positive
 from longdep.tasks import baselines
 from longdep.tasks.base import TaskSpec, split_seed
-from longdep.tasks.grammar import FRAMES, LABELS, TAGS, VOCAB, flip_number, max_length, max_nouns, sentences
+from longdep.tasks.grammar import (FRAMES, LABELS, TAGS, VOCAB, flip_number, max_length, max_nouns, number_forms,
+                                   sentences)
 
 CONSTRUCTIONS = ("pp", "src", "orc", "filler")
 SRC_VERBS = ("past", "agree")
@@ -324,17 +325,44 @@ def longest(cfg: AgreementConfig, eval_cfg) -> int:
 
 
 def _run_columns(cfg: AgreementConfig) -> dict:
-    return {"train_min_distance": cfg.distance, "train_max_distance": cfg.max_distance or cfg.distance,
-            "train_start_max_distance": cfg.start_max_distance or 0}
+    return {"objective": cfg.objective, "train_min_distance": cfg.distance,
+            "train_max_distance": cfg.max_distance or cfg.distance, "train_start_max_distance": cfg.start_max_distance or 0}
 
 
 def _run_tag(cfg: AgreementConfig) -> str:
     tag = f"d{cfg.distance}" if cfg.max_distance in (None, cfg.distance) else f"d{cfg.distance}-{cfg.max_distance}"
-    return tag + (f"-from{cfg.start_max_distance}" if cfg.start_max_distance else "")
+    return tag + (f"-from{cfg.start_max_distance}" if cfg.start_max_distance else "") + (
+        "-lm" if cfg.objective == "lm" else "")
 
 
 def _start_small(cfg: AgreementConfig) -> AgreementConfig | None:
     return dataclasses.replace(cfg, max_distance=cfg.start_max_distance, start_max_distance=None) if cfg.start_max_distance else None
+
+
+def to_pairs(tokens, labels, meta) -> list[dict]:
+    """The examples as minimal pairs in BLiMP's field layout (Warstadt et al. 2020): the sentence with
+    the queried verb in the agreeing form (``sentence_good``) and in the other (``sentence_bad``),
+    the shared prefix and the two words, plus distance, attractors, construction, frame and depth."""
+    forms = label_tokens(tokens, meta)
+    out = []
+    for i, rec in enumerate(to_records(tokens, labels, meta)):
+        v = rec["verb_index"]
+        good, bad = VOCAB[forms[i, labels[i]]], VOCAB[forms[i, 1 - labels[i]]]
+        prefix = " ".join(rec["tokens"][:v])
+        out.append({"sentence_good": f"{prefix} {good}", "sentence_bad": f"{prefix} {bad}",
+                    "one_prefix_prefix": prefix, "one_prefix_word_good": good, "one_prefix_word_bad": bad,
+                    "field": "syntax", "linguistics_term": "subject_verb_agreement", "UID": "longdep_agreement",
+                    "simple_LM_method": True, "one_prefix_method": True, "two_prefix_method": False,
+                    "lexically_identical": False, "pairID": str(i),
+                    **{k: rec[k] for k in ("distance", "attractors", "construction", "frame", "depth")}})
+    return out
+
+
+def label_tokens(tokens, meta) -> np.ndarray:
+    """(n, 2): the queried verb's singular and plural forms ("was", "were"), the minimal pair a language
+    model is scored on at the query (``tokens[i, verb_index[i]]`` is the verb)."""
+    verbs = np.asarray(tokens)[np.arange(len(tokens)), np.asarray(meta["verb_index"])]
+    return np.stack(number_forms(verbs), axis=1).astype(np.int64)
 
 
 SPEC = TaskSpec(
@@ -342,4 +370,5 @@ SPEC = TaskSpec(
     validate=validate, check_eval=check_eval, test_sets=test_sets, baselines=task_baselines,
     counterfactuals=counterfactuals, max_length=longest, run_columns=_run_columns, run_tag=_run_tag,
     to_records=to_records, format_record=format_example, benchmark=benchmark, start_small=_start_small,
+    label_tokens=label_tokens, to_pairs=to_pairs,
 )

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
+OBJECTIVES = ("classify", "lm")
 SPLITS = {"train": 0, "val": 10**8, "test": 2 * 10**8, "start": 3 * 10**8}  # start: the starting-small stage
 
 
@@ -41,6 +42,11 @@ class TaskSpec:
     benchmark: ``(n, distance) -> dict`` with ``examples_per_s`` (``longdep bench data``).
     start_small: ``cfg -> cfg | None``, the easier task the first ``train.start_steps`` steps train
         on ("starting small", Elman 1993), or None when ``cfg`` asks for none.
+    label_tokens: ``(tokens, meta) -> (n, n_labels) int64``, the token that would express each label
+        right after the query (agreement: the queried verb's singular and plural forms), so a
+        language model is scored on minimal pairs; None: the task has no ``lm`` objective.
+    to_pairs: ``(tokens, labels, meta) -> [dict]``, the examples as minimal pairs in BLiMP's field
+        layout (``longdep data pairs``; scored by ``longdep eval-pairs``).
     """
 
     name: str
@@ -60,3 +66,5 @@ class TaskSpec:
     format_record: Callable[[dict], str]
     benchmark: Callable[..., dict]
     start_small: Callable[[Any], Any] = lambda cfg: None
+    label_tokens: Optional[Callable[..., Any]] = None
+    to_pairs: Optional[Callable[..., list]] = None

@@ -70,6 +70,19 @@ def flip_number(token_ids: np.ndarray) -> np.ndarray:
     sg, pl, size = _START[NOUN, 0], _START[NOUN, 1], _SIZE[NOUN]
     return np.where((t >= sg) & (t < sg + size), t + (pl - sg), np.where((t >= pl) & (t < pl + size), t - (pl - sg), t))
 
+def number_forms(token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(singular form, plural form) of every number-marked word (nouns and agreeing verbs: "was" ->
+    ("was", "were"), "chefs" -> ("chef", "chefs")); other tokens map to themselves twice."""
+    t = np.asarray(token_ids)
+    sg, pl = t.copy(), t.copy()
+    for kind in (NOUN, TVERB, MVERB, CVERB):
+        s0, p0, size = _START[kind, 0], _START[kind, 1], _SIZE[kind]
+        is_sg, is_pl = (t >= s0) & (t < s0 + size), (t >= p0) & (t < p0 + size)
+        pl = np.where(is_sg, t + (p0 - s0), pl)
+        sg = np.where(is_pl, t - (p0 - s0), sg)
+    return sg, pl
+
+
 # ---------------------------------------------------------------- units (fixed token templates)
 # A unit is a short template of (kind, number source) slots. Number sources: 0 none, 1 the unit's
 # own noun, 2 the subject. A sentence is a row of units; unit 0 is empty (padding in the plan).

@@ -16,6 +16,7 @@ from longdep.config import (
 from longdep.models import get_model, validate_model
 from longdep.training.resources import MAX_TRAIN_EXAMPLES, check_resources
 from longdep.tasks import get_task
+from longdep.tasks.base import OBJECTIVES
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
@@ -54,6 +55,9 @@ def _cuda() -> bool:
 def validate(cfg: RunConfig) -> RunConfig:
     """Check values a type cannot: names, ranges, and that positions cover every length used."""
     spec = get_task(cfg.task.name)
+    check_choice("task.objective", cfg.task.objective, OBJECTIVES)
+    if cfg.task.objective == "lm" and spec.label_tokens is None:
+        raise UsageError(f"task {cfg.task.name!r} has no language-model form (no label_tokens); valid: task.objective=classify")
     spec.validate(cfg.task)
     validate_model(cfg.model)
     results_folder(cfg.results_dir, cfg.name)

@@ -21,8 +21,11 @@ from longdep.tasks import get_task
 
 
 @torch.no_grad()
-def predict(module, tokens: np.ndarray, labels: np.ndarray, query_index: np.ndarray, batch_size: int) -> np.ndarray:
-    """The module's predicted label for every example (on the module's device)."""
+def predict(module, tokens: np.ndarray, labels: np.ndarray, query_index: np.ndarray, batch_size: int,
+            label_ids: np.ndarray | None = None) -> np.ndarray:
+    """The module's predicted label for every example (on the module's device). A language model
+    (``label_ids`` (n, n_labels): the tokens expressing each label) predicts the label whose token it
+    gives the higher probability at the query: the minimal-pair choice."""
     from longdep.training.lit import prefix_batch
 
     module.eval()
@@ -32,7 +35,8 @@ def predict(module, tokens: np.ndarray, labels: np.ndarray, query_index: np.ndar
     for i in range(0, len(labels), batch_size):
         idx = order[i:i + batch_size]
         x, q, _ = prefix_batch(tokens[idx], labels[idx], query_index[idx])
-        out[idx] = module(x.to(device), q.to(device)).argmax(-1).cpu().numpy()
+        extra = [] if label_ids is None else [torch.from_numpy(label_ids[idx])]
+        out[idx] = module(x.to(device), q.to(device), *extra).argmax(-1).cpu().numpy()
     return out
 
 
@@ -48,8 +52,10 @@ def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFra
     spec = get_task(cfg.task.name)
     ident = run_columns(cfg, rid)
     acc_frames, probe_frames, overall = [], [], float("nan")
+    lm = cfg.task.objective == "lm"
     for name, slices, tok, lab, meta in spec.test_sets(cfg.task, cfg.eval):
-        pred = predict(module, tok, lab, meta["query_index"], cfg.eval.batch_size)
+        ids = spec.label_tokens(tok, meta) if lm else None
+        pred = predict(module, tok, lab, meta["query_index"], cfg.eval.batch_size, ids)
         per = pd.DataFrame({c: meta[c] for c in slices}).assign(correct=(pred == lab).astype(int))
         rows = per.groupby(list(slices), as_index=False).agg(n=("correct", "size"), correct=("correct", "sum"))
         rows["accuracy"] = rows["correct"] / rows["n"]
@@ -57,7 +63,7 @@ def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFra
         if name == "distance":
             overall = float(per["correct"].mean())
             if cfg.eval.probes:
-                probe_frames.append(_probes(module, cfg, spec, tok, lab, meta, pred))
+                probe_frames.append(_probes(module, cfg, spec, tok, lab, meta, pred, ids))
     acc = pd.concat(acc_frames, ignore_index=True)
     slices = [c for c in acc.columns if c not in ("test_set", "n", "correct", "accuracy")]
     acc = pd.concat([pd.DataFrame([ident] * len(acc)), acc[["test_set", *slices, "n", "correct", "accuracy"]]], axis=1)
@@ -67,12 +73,13 @@ def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFra
     return acc, probes, overall
 
 
-def _probes(module, cfg, spec, tok, lab, meta, pred) -> pd.DataFrame:
+def _probes(module, cfg, spec, tok, lab, meta, pred, label_ids=None) -> pd.DataFrame:
     frames = []
     for probe, (rows, edited) in spec.counterfactuals(tok, meta, cfg.task).items():
         if not len(rows):
             continue
-        new = predict(module, edited, lab[rows], meta["query_index"][rows], cfg.eval.batch_size)
+        ids = None if label_ids is None else label_ids[rows]  # the probes edit nouns, never the queried verb
+        new = predict(module, edited, lab[rows], meta["query_index"][rows], cfg.eval.batch_size, ids)
         frames.append(pd.DataFrame({"distance": meta["distance"][rows], "probe": probe,
                                     "changed": (new != pred[rows]).astype(int)}))
     if not frames:
@@ -86,12 +93,13 @@ def write_baselines(cfg: RunConfig, path) -> None:
     """The task's baselines for this run's task and eval config, computed once per results file."""
     spec = get_task(cfg.task.name)
     d = to_dict(cfg)
-    bid = "baselines-" + config_hash({"task": d["task"], "eval": {k: v for k, v in d["eval"].items()
+    task = {k: v for k, v in d["task"].items() if k != "objective"}  # the same test sets for both objectives
+    bid = "baselines-" + config_hash({"task": task, "eval": {k: v for k, v in d["eval"].items()
                                                                   if k not in ("batch_size", "probes")}})
     with locked(path.with_name(path.name + ".baselines")):
         old = read_csv(path)
         if old is not None and (old["run_id"] == bid).any():
             return
         df = spec.baselines(cfg.task, cfg.eval)
-        ident = {"run_id": bid, **spec.run_columns(cfg.task)}
+        ident = {"run_id": bid, **{k: v for k, v in spec.run_columns(cfg.task).items() if k != "objective"}}
         append_rows(path, pd.concat([pd.DataFrame([ident] * len(df)), df], axis=1))

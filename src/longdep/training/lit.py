@@ -38,13 +38,29 @@ def prefix_batch(tokens: np.ndarray, labels: np.ndarray, query_index: np.ndarray
     return (torch.from_numpy(x).long(), torch.from_numpy(query_index).long(), torch.from_numpy(labels).long())
 
 
+def sentence_batch(tokens: np.ndarray, labels: np.ndarray, query_index: np.ndarray):
+    """Whole sentences for a language model: (tokens (B, N), query (B,), labels (B,)), N = the longest
+    sentence in the batch (right padding 0 is never a target)."""
+    n = max(int((tokens != 0).sum(1).max()), 1)
+    return (torch.from_numpy(tokens[:, :n].copy()).long(), torch.from_numpy(query_index).long(),
+            torch.from_numpy(labels).long())
+
+
+def lm_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy: position t predicts token t + 1, over every real token after the first
+    (padding targets are ignored, so each real next token counts once, whatever the padding)."""
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), ignore_index=0)
+
+
 class _Batches(IterableDataset):
     """Yields pre-made batches from arrays, cycling; each epoch reshuffles with a seeded RNG.
-    ``start``: arrays of a first stage, yielded once (shuffled) before the cycle begins."""
+    ``start``: arrays of a first stage, yielded once (shuffled) before the cycle begins.
+    ``make``: (tokens, labels, query_index) -> batch (the classifier's prefixes, or whole sentences)."""
 
-    def __init__(self, tokens, labels, query_index, batch_size: int, seed: int, start=None):
+    def __init__(self, tokens, labels, query_index, batch_size: int, seed: int, start=None, make=None):
         self.tokens, self.labels, self.query_index = tokens, labels, query_index
         self.batch_size, self.seed, self.start = batch_size, seed, start
+        self.make = make or prefix_batch
 
     def __iter__(self):
         rng = np.random.default_rng(self.seed)
@@ -53,13 +69,13 @@ class _Batches(IterableDataset):
             order = rng.permutation(len(lab))
             for i in range(0, len(lab) - self.batch_size + 1, self.batch_size):
                 idx = order[i:i + self.batch_size]
-                yield prefix_batch(tok[idx], lab[idx], qi[idx])
+                yield self.make(tok[idx], lab[idx], qi[idx])
         n = len(self.labels)
         while True:
             order = rng.permutation(n)
             for start in range(0, n - self.batch_size + 1, self.batch_size):
                 idx = order[start:start + self.batch_size]
-                yield prefix_batch(self.tokens[idx], self.labels[idx], self.query_index[idx])
+                yield self.make(self.tokens[idx], self.labels[idx], self.query_index[idx])
 
 
 class TaskData(L.LightningDataModule):
@@ -71,6 +87,7 @@ class TaskData(L.LightningDataModule):
         self.task, self.seed, self.batch_size = task, seed, batch_size
         spec = get_task(task.name)
         self.generate, self.stage = spec.generate, spec.start_small(task)
+        self.label_tokens = spec.label_tokens if task.objective == "lm" else None
         self.n_start = start_steps * batch_size if self.stage is not None else 0
         self.n_train = min(MAX_TRAIN_EXAMPLES, max((steps - start_steps) * batch_size, 4 * batch_size))
         self.val_size = val_size
@@ -86,16 +103,20 @@ class TaskData(L.LightningDataModule):
             self.start_arrays = (tok, lab, meta["query_index"])
         tok, lab, meta = self.generate(split_seed("val", self.seed), self.val_size, self.task)
         self.val_arrays = (tok, lab, meta["query_index"])
+        self.val_label_ids = self.label_tokens(tok, meta) if self.label_tokens else None
 
     def train_dataloader(self):
         rank = self.trainer.global_rank if self.trainer is not None else 0  # DDP: each rank its own order
-        return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed + 1000 * rank, self.start_arrays),
-                          batch_size=None)
+        make = sentence_batch if self.label_tokens else prefix_batch
+        return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed + 1000 * rank, self.start_arrays,
+                                   make), batch_size=None)
 
     def val_dataloader(self):
         tok, lab, vi = self.val_arrays
         bs = 256
         batches = [prefix_batch(tok[i:i + bs], lab[i:i + bs], vi[i:i + bs]) for i in range(0, len(lab), bs)]
+        if self.val_label_ids is not None:  # a language model: scored on the minimal pair at the query
+            batches = [(*b, torch.from_numpy(self.val_label_ids[i:i + bs])) for b, i in zip(batches, range(0, len(lab), bs))]
         return DataLoader(batches, batch_size=None)
 
 
@@ -106,7 +127,8 @@ class ClassifierModule(L.LightningModule):
         super().__init__()
         self.cfg = cfg
         spec = get_task(cfg.task.name)
-        self.model = build_model(cfg.model, vocab_size=len(spec.vocab), n_out=len(spec.labels))
+        self.lm = cfg.task.objective == "lm"  # a language model over the vocabulary, else a classifier over labels
+        self.model = build_model(cfg.model, vocab_size=len(spec.vocab), n_out=len(spec.vocab) if self.lm else len(spec.labels))
         self._reads_at = "at" in inspect.signature(self.model.forward).parameters  # plug-in models may not
         self.steps_to = {c: None for c in CRITERIA}
         self.val_history: list[tuple[int, float]] = []
@@ -119,15 +141,23 @@ class ClassifierModule(L.LightningModule):
 
         self.train_device, self.train_device_name = str(self.device), device_name(self.device)
 
-    def forward(self, tokens: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, query: torch.Tensor, label_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Label scores (B, n_labels) at the query: the classifier's logits, or for a language model the
+        logits of the tokens that express each label (``label_ids`` (B, n_labels), e.g. "was"/"were"):
+        the larger one is the form the model prefers, its minimal-pair choice."""
         if self._reads_at:  # the model computes the query positions only (attention: the last block's rows)
-            return self.model(tokens, at=query)  # (B, n_labels)
-        logits = self.model(tokens)  # (B, N, n_labels)
-        return logits[torch.arange(len(query), device=logits.device), query]  # (B, n_labels)
+            out = self.model(tokens, at=query)  # (B, n_out)
+        else:
+            out = self.model(tokens)[torch.arange(len(query), device=tokens.device), query]  # (B, n_out)
+        if self.lm:
+            if label_ids is None:
+                raise ValueError("a language model is scored on label_ids (the task's label_tokens)")
+            return out.gather(1, label_ids.to(out.device))  # (B, n_labels)
+        return out
 
     def training_step(self, batch, _):
         tokens, query, labels = batch
-        loss = F.cross_entropy(self(tokens, query), labels)
+        loss = lm_loss(self.model(tokens), tokens) if self.lm else F.cross_entropy(self(tokens, query), labels)
         if self.global_step % 10 == 0:
             self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
         return loss
@@ -136,8 +166,8 @@ class ClassifierModule(L.LightningModule):
         self._correct = self._seen = 0
 
     def validation_step(self, batch, _):
-        tokens, query, labels = batch
-        self._correct += (self(tokens, query).argmax(-1) == labels).sum().item()
+        tokens, query, labels, *label_ids = batch
+        self._correct += (self(tokens, query, *label_ids).argmax(-1) == labels).sum().item()
         self._seen += len(labels)
 
     def on_validation_epoch_end(self):

@@ -38,10 +38,12 @@ def run_id(cfg: RunConfig) -> str:
     d = to_dict(cfg)
     for k in ("name", "results_dir", "wandb"):
         d.pop(k)
-    for k in ("progress", "threads", "accelerator", "devices"):  # where it runs, not what it computes
+    for k in ("progress", "threads", "accelerator", "devices", "save_weights"):  # where it runs, not what it computes
         d["train"].pop(k)
     if d["train"]["precision"] == "32":  # fp32 runs keep the ids they had before the setting existed
         d["train"].pop("precision")
+    if d["task"].get("objective") == "classify":  # and so do classifier runs
+        d["task"].pop("objective")
     tag = get_task(cfg.task.name).run_tag(cfg.task)
     return f"{cfg.model.name}-{tag}-s{cfg.train.seed}-{config_hash(d)}"
 
@@ -133,6 +135,8 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         if len(probes):
             append_rows(out / "counterfactual.csv", probes)
         write_baselines(cfg, out / "baselines.csv")
+        if cfg.train.save_weights:
+            save_weights(module.model, weights_path(out, rid))
         write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
         return record
     except BaseException as exc:
@@ -141,6 +145,48 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # a disk-full run: no half W&B copy
                 tracking.remove_unfinished(out, rid)
         raise
+
+
+def weights_path(out: Path, rid: str) -> Path:
+    return Path(out) / "runs" / f"{rid}.pt"
+
+
+def save_weights(model, path: Path) -> None:
+    """The model's state dict (tensors only, read back with ``torch.load(weights_only=True)``), atomically."""
+    import io
+
+    from longdep.records import write_atomic
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def load_trained(record_path: Path):
+    """The trained module of a run record written with ``train.save_weights=true`` (eval mode, CPU)."""
+    from longdep.config import UsageError
+    from longdep.records import read_json
+    from longdep.training.config import load_config
+    from longdep.training.lit import ClassifierModule
+
+    record_path = Path(record_path)
+    try:
+        rec = read_json(record_path)
+        rid = rec["run_id"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"--run {record_path} is not a run record (results/<name>/runs/<run_id>.json): {exc}") from None
+    weights = weights_path(record_path.parent.parent, rid)
+    if not weights.exists():
+        raise UsageError(f"run {rid} kept no weights ({weights} is missing); retrain it with train.save_weights=true")
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            yield from flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "slurm_additional" else [(prefix + k, v)]
+
+    out = record_path.parent.parent  # <results_dir>/<name>/runs/<run_id>.json
+    cfg = load_config("train", values={**dict(flat(rec["config"])), "results_dir": str(out.parent), "name": out.name})
+    module = ClassifierModule(cfg)
+    module.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return cfg, module.eval()
 
 
 def is_done(cfg: RunConfig) -> bool:
