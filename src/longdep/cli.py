@@ -89,6 +89,36 @@ def cmd_data(args) -> None:
     print(f"wrote {len(records)} {what} to {args.out}")
 
 
+def cmd_analyze(args) -> None:
+    from longdep.analysis import figures
+    from longdep.records import append_rows, exclusive
+    from longdep.tasks import get_task
+    from longdep.training.evaluate import _with, run_columns
+    from longdep.training.mechanism import analyses
+    from longdep.training.run import load_trained, weights_path
+
+    folder = Path(args.results)
+    if not (folder / "runs").is_dir():
+        raise UsageError(f"{folder} has no runs/ folder; give a results folder, e.g. results/paper")
+    records = sorted((folder / "runs").glob("*.json"))
+    kept = [r for r in records if weights_path(folder, r.stem).exists()]
+    if not kept:
+        raise UsageError(f"none of the {len(records)} runs in {folder} kept its weights; train with train.save_weights=true")
+    with exclusive(folder):
+        for record in kept:
+            cfg, module = load_trained(record)
+            spec = get_task(cfg.task.name)
+            _, _, tok, lab, meta = spec.test_sets(cfg.task, cfg.eval)[0]  # the test set by distance
+            for name, df in analyses(module, cfg, spec, tok, lab, meta).items():
+                if len(df):
+                    append_rows(folder / name, _with(run_columns(cfg, record.stem), df))
+            print(f"analysed {record.stem}")
+        for path in figures.mechanism_figures(folder):
+            print(f"wrote {path}")
+    if len(kept) < len(records):
+        print(f"skipped {len(records) - len(kept)} runs without weights (their analyses, if any, came from training)")
+
+
 def cmd_eval_pairs(args) -> None:
     from longdep.training.pairs import score_pairs
 
@@ -217,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", help="output .jsonl (export)")
     d.add_argument("overrides", nargs="*", metavar="key=value", help="task fields, e.g. distance=16")
     d.set_defaults(func=cmd_data)
+
+    a = sub.add_parser("analyze", help="attention to the subject and state probes for runs that kept their weights")
+    a.add_argument("results", help="a results folder, e.g. results/paper (runs trained with train.save_weights=true)")
+    a.set_defaults(func=cmd_analyze)
 
     e = sub.add_parser("eval-pairs", help="score a trained run on minimal pairs (BLiMP JSONL)")
     e.add_argument("file", help="JSONL with one_prefix_prefix, one_prefix_word_good, one_prefix_word_bad per line")

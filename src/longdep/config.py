@@ -96,7 +96,9 @@ class EvalConfig:
     """The fixed test sets. By distance: ``n_per_distance`` examples at every distance from 1 to
     ``span`` x the longest training distance, plus any in ``distances``. By attractors:
     ``n_per_attractor`` examples at each of ``attractor_distances`` with exactly each of
-    ``attractor_counts`` attractors. ``probes``: run the counterfactual probes on the test set."""
+    ``attractor_counts`` attractors. ``probes``: run the counterfactual probes on the test set.
+    ``analyses``: the mechanism analyses (attention to the subject, the state probe; see
+    :mod:`longdep.training.mechanism`) on part of the test set by distance."""
 
     span: int = 4
     distances: List[int] = field(default_factory=list)
@@ -105,6 +107,7 @@ class EvalConfig:
     attractor_counts: List[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     n_per_attractor: int = 1000
     probes: bool = True
+    analyses: bool = True
     batch_size: int = 256
 
 

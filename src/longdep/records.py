@@ -92,6 +92,8 @@ SCHEMAS = {
     "accuracy.csv": ("run_id", "model", "seed", "test_set", "n", "correct", "accuracy"),
     "baselines.csv": ("run_id", "test_set", "heuristic", "n", "accuracy"),
     "counterfactual.csv": ("run_id", "model", "seed", "probe", "n", "rate"),
+    "attention.csv": ("run_id", "model", "seed", "layer", "head", "distance", "target", "n", "weight"),
+    "probe.csv": ("run_id", "model", "seed", "offset", "n", "accuracy"),
     "scaling.csv": ("point_id", "model", "backend", "device", "threads", "batch", "seq_len", "status"),
 }
 

@@ -221,6 +221,73 @@ def plot_objectives(acc: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+TARGETS = {"subject": "to the subject", "attractor": "to an attractor (mean)", "offset_noun": "to the noun at the training offset"}
+
+
+def plot_attention(att: pd.DataFrame) -> plt.Figure:
+    """Where attention looks from the query: per attention model and layer (rows), the weight on the
+    subject, on an attractor and on the noun at the training offset (columns), as heads x test-distance
+    heat maps, mean over seeds, for the widest training setting. ``uniform`` (1 / keys visible) is
+    what attention that looks nowhere in particular would give each position: it is in the titles."""
+    style.apply()
+    if att is None or not len(att):
+        return _empty("no attention analyses in these results")
+    mixed = att[att["train_min_distance"] != att["train_max_distance"]]
+    att = mixed if len(mixed) else att
+    hi = att["train_max_distance"].max()
+    a = att[att["train_max_distance"] == hi].assign(distance=lambda d: distance_bin(d["distance"]))
+    a = a.assign(w=a["weight"] * a["n"]).groupby(["model", "seed", "layer", "head", "distance", "target"],
+                                                   as_index=False)[["w", "n"]].sum()
+    a = a.assign(weight=a["w"] / a["n"]).groupby(["model", "layer", "head", "distance", "target"], as_index=False)["weight"].mean()
+    targets = [t for t in TARGETS if t in set(a["target"])]
+    panels = [(m, layer) for m in style.model_order() if m in set(a["model"])
+              for layer in sorted(set(a[a["model"] == m]["layer"]))]
+    fig, grid = plt.subplots(len(panels), len(targets), figsize=(3.6 * len(targets), 1.9 * len(panels) + 0.6),
+                             squeeze=False)
+    vmax = float(a[a["target"].isin(targets)]["weight"].max())
+    for r, (model, layer) in enumerate(panels):
+        sub = a[(a["model"] == model) & (a["layer"] == layer)]
+        uniform = sub[sub["target"] == "uniform"]["weight"].mean()
+        for c, target in enumerate(targets):
+            ax = grid[r][c]
+            table = sub[sub["target"] == target].pivot_table(index="head", columns="distance", values="weight")
+            sns.heatmap(table, ax=ax, vmin=0.0, vmax=vmax, cmap="viridis", cbar=c == len(targets) - 1,
+                        cbar_kws={"label": "attention weight"} if c == len(targets) - 1 else None)
+            ax.set_title(f"{style.model_name(model)}, layer {layer + 1}: {TARGETS[target]}\n"
+                         f"(uniform: {uniform:.3f})", fontsize=8)
+            ax.set_xlabel("test distance (bin upper end)" if r == len(panels) - 1 else "")
+            ax.set_ylabel("head" if c == 0 else "")
+    fig.suptitle(f"attention from the query position, trained on {setting_label(att['train_min_distance'].min(), hi)[11:]}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_state_probe(probe: pd.DataFrame) -> plt.Figure:
+    """What the recurrent state holds: a linear probe's accuracy at decoding the subject's number from
+    the hidden state, against the distance travelled since the subject (log2 bins), a curve per
+    recurrent model, mean over seeds with a t-interval, a panel per training setting."""
+    style.apply()
+    if probe is None or not len(probe):
+        return _empty("no state probes in these results")
+    p = probe.assign(offset=(2 ** np.ceil(np.log2(probe["offset"].astype(float) + 1))).astype(int),
+                     right=probe["accuracy"] * probe["n"])
+    p = p.groupby([*RUN_KEYS, "offset"], as_index=False)[["right", "n"]].sum()
+    p = style.display(p.assign(accuracy=p["right"] / p["n"]))
+    settings = sorted(set(zip(p["train_min_distance"], p["train_max_distance"])), key=lambda s: (s[0] == s[1], s[1]))
+    fig, grid, axes = _panels(len(settings))
+    for ax, (lo, hi) in zip(axes, settings):
+        sub = p[(p["train_min_distance"] == lo) & (p["train_max_distance"] == hi)]
+        sns.lineplot(data=sub, x="offset", y="accuracy", hue="model", palette=style.model_colors(),
+                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
+        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+        _log2_ticks(ax, sub["offset"])
+        ax.set_ylim(0.4, 1.02)
+        ax.set_title(setting_label(lo, hi))
+        ax.set_xlabel("tokens since the subject + 1 (bin upper end)")
+    return _finish(fig, grid, axes, "probe accuracy (subject number)")
+
+
 PROBES = {"flip_subject": "flip the subject (should flip)", "flip_attractor": "flip an intervening noun (should not)",
           "flip_offset_noun": "flip the noun at the training offset (should not)"}
 
@@ -348,6 +415,17 @@ def baseline_table(baselines: pd.DataFrame) -> pd.DataFrame:
     return g.pivot_table(index="heuristic", columns=list(SETTING), values="accuracy").round(3)
 
 
+def mechanism_figures(folder: Path) -> list[Path]:
+    """attention.png and state_probe.png from attention.csv / probe.csv (classifier runs trained from
+    the start), where the folder has them."""
+    paths = []
+    for csv, plot, name in (("attention.csv", plot_attention, "attention"), ("probe.csv", plot_state_probe, "state_probe")):
+        rows = _stage(read_csv(Path(folder) / csv), False)
+        if rows is not None and len(rows):
+            paths += style.save(plot(rows), Path(folder) / "figures", name)
+    return paths
+
+
 def make_all(folder: Path) -> list[Path]:
     """Rebuild every figure the folder has data for; return the written paths."""
     folder = Path(folder)
@@ -362,6 +440,7 @@ def make_all(folder: Path) -> list[Path]:
         runs = load_runs(folder)
         if len(runs) and (runs["train_min_distance"] == runs["train_max_distance"]).any():
             paths += style.save(plot_steps_to_criterion(runs), folder / "figures", "steps_to_criterion")
+        paths += mechanism_figures(folder)
         both = load_accuracy(folder, objective=None)
         if (both["objective"] == "lm").any():
             paths += style.save(plot_objectives(both), folder / "figures", "objectives")

@@ -318,6 +318,26 @@ def counterfactuals(tokens, meta, cfg: AgreementConfig, seed: int = 0) -> dict:
     return out
 
 
+def targets(tokens, meta, cfg: AgreementConfig) -> dict:
+    """The positions the mechanism analyses look at, as a boolean mask (n, L) each: ``subject`` (the
+    noun the queried verb agrees with), ``attractor`` (every noun between subject and verb of the
+    other number) and ``offset_noun`` (the noun at verb - k for the longest training distance k, when
+    it is a noun other than the subject). ``source``: the subject's position (n,), where the number
+    the state must carry enters."""
+    tags = np.asarray(meta["tags"])
+    n, L = tags.shape
+    cols = np.arange(L)[None]
+    sg, pl = TAGS.index("N_sg"), TAGS.index("N_pl")
+    noun = np.isin(tags, (sg, pl))
+    subject, verb = np.asarray(meta["subject_index"]), np.asarray(meta["verb_index"])
+    own = tags[np.arange(n), subject][:, None]
+    offset = verb - (cfg.max_distance or cfg.distance)
+    return {"source": subject,
+            "subject": cols == subject[:, None],
+            "attractor": noun & (tags != own) & (cols > subject[:, None]) & (cols < verb[:, None]),
+            "offset_noun": noun & (cols == offset[:, None]) & (offset != subject)[:, None]}
+
+
 def longest(cfg: AgreementConfig, eval_cfg) -> int:
     """The longest sentence a run on ``cfg`` evaluated with ``eval_cfg`` can see."""
     top = max([eval_cfg.span * (cfg.max_distance or cfg.distance), *eval_cfg.distances, *eval_cfg.attractor_distances])
@@ -370,5 +390,5 @@ SPEC = TaskSpec(
     validate=validate, check_eval=check_eval, test_sets=test_sets, baselines=task_baselines,
     counterfactuals=counterfactuals, max_length=longest, run_columns=_run_columns, run_tag=_run_tag,
     to_records=to_records, format_record=format_example, benchmark=benchmark, start_small=_start_small,
-    label_tokens=label_tokens, to_pairs=to_pairs,
+    label_tokens=label_tokens, to_pairs=to_pairs, targets=targets,
 )

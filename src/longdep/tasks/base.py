@@ -47,6 +47,9 @@ class TaskSpec:
         language model is scored on minimal pairs; None: the task has no ``lm`` objective.
     to_pairs: ``(tokens, labels, meta) -> [dict]``, the examples as minimal pairs in BLiMP's field
         layout (``longdep data pairs``; scored by ``longdep eval-pairs``).
+    targets: ``(tokens, meta, cfg) -> {"source": (n,) positions, name: (n, L) bool masks}``, the
+        positions the mechanism analyses read (agreement: subject, attractors, the noun at the
+        training offset; source = the subject); None: no analyses.
     """
 
     name: str
@@ -68,3 +71,4 @@ class TaskSpec:
     start_small: Callable[[Any], Any] = lambda cfg: None
     label_tokens: Optional[Callable[..., Any]] = None
     to_pairs: Optional[Callable[..., list]] = None
+    targets: Optional[Callable[..., dict]] = None

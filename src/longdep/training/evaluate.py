@@ -47,11 +47,12 @@ def run_columns(cfg: RunConfig, rid: str) -> dict:
             "backend": get_model(m.name).backend_label(m.backend), "positions": m.positions, "norm": m.norm}
 
 
-def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Accuracy rows, counterfactual rows and the overall accuracy on the test set by distance."""
+def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFrame, float, dict]:
+    """Accuracy rows, counterfactual rows, the overall accuracy on the test set by distance, and the
+    mechanism analyses ``{file name: rows}`` (each with the run's columns; see :mod:`.mechanism`)."""
     spec = get_task(cfg.task.name)
     ident = run_columns(cfg, rid)
-    acc_frames, probe_frames, overall = [], [], float("nan")
+    acc_frames, probe_frames, overall, extra = [], [], float("nan"), {}
     lm = cfg.task.objective == "lm"
     for name, slices, tok, lab, meta in spec.test_sets(cfg.task, cfg.eval):
         ids = spec.label_tokens(tok, meta) if lm else None
@@ -64,13 +65,23 @@ def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFra
             overall = float(per["correct"].mean())
             if cfg.eval.probes:
                 probe_frames.append(_probes(module, cfg, spec, tok, lab, meta, pred, ids))
+            if cfg.eval.analyses:
+                from longdep.training.mechanism import analyses
+
+                extra = {name: _with(ident, df) for name, df in analyses(module, cfg, spec, tok, lab, meta).items()
+                         if len(df)}
     acc = pd.concat(acc_frames, ignore_index=True)
     slices = [c for c in acc.columns if c not in ("test_set", "n", "correct", "accuracy")]
     acc = pd.concat([pd.DataFrame([ident] * len(acc)), acc[["test_set", *slices, "n", "correct", "accuracy"]]], axis=1)
     probes = pd.concat(probe_frames, ignore_index=True) if probe_frames else pd.DataFrame()
     if len(probes):
-        probes = pd.concat([pd.DataFrame([ident] * len(probes)), probes], axis=1)
-    return acc, probes, overall
+        probes = _with(ident, probes)
+    return acc, probes, overall, extra
+
+
+def _with(ident: dict, df: pd.DataFrame) -> pd.DataFrame:
+    """The run's identifying columns, then ``df``'s."""
+    return pd.concat([pd.DataFrame([ident] * len(df)), df.reset_index(drop=True)], axis=1)
 
 
 def _probes(module, cfg, spec, tok, lab, meta, pred, label_ids=None) -> pd.DataFrame:
@@ -95,7 +106,7 @@ def write_baselines(cfg: RunConfig, path) -> None:
     d = to_dict(cfg)
     task = {k: v for k, v in d["task"].items() if k != "objective"}  # the same test sets for both objectives
     bid = "baselines-" + config_hash({"task": task, "eval": {k: v for k, v in d["eval"].items()
-                                                                  if k not in ("batch_size", "probes")}})
+                                                                  if k not in ("batch_size", "probes", "analyses")}})
     with locked(path.with_name(path.name + ".baselines")):
         old = read_csv(path)
         if old is not None and (old["run_id"] == bid).any():

@@ -44,6 +44,7 @@ def run_id(cfg: RunConfig) -> str:
         d["train"].pop("precision")
     if d["task"].get("objective") == "classify":  # and so do classifier runs
         d["task"].pop("objective")
+    d["eval"].pop("analyses")  # extra outputs, not a different result
     tag = get_task(cfg.task.name).run_tag(cfg.task)
     return f"{cfg.model.name}-{tag}-s{cfg.train.seed}-{config_hash(d)}"
 
@@ -110,7 +111,7 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
             return {"run_id": rid, "rank": trainer.global_rank}
         if module.train_device is not None:
             module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
-        rows, probes, test_accuracy = evaluate(module, cfg, rid)
+        rows, probes, test_accuracy, extra = evaluate(module, cfg, rid)
         record = {
             "run_id": rid,
             "config": to_dict(cfg),
@@ -134,6 +135,8 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         append_rows(out / "accuracy.csv", rows)
         if len(probes):
             append_rows(out / "counterfactual.csv", probes)
+        for name, df in extra.items():
+            append_rows(out / name, df)
         write_baselines(cfg, out / "baselines.csv")
         if cfg.train.save_weights:
             save_weights(module.model, weights_path(out, rid))
