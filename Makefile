@@ -1,6 +1,8 @@
 # Two commands do all set-up: `make demo` and `make test`.
 PY ?= python3
 RESULTS ?= results/paper
+# pytest-xdist processes for make test: the suite is single-threaded, so one per core
+TEST_WORKERS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -21,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/longdep grid quick --workers 2
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=12
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=12
 
 figures: $(STAMP)
 	$(BIN)/longdep figures $(RESULTS)

@@ -7,7 +7,8 @@ from nbclient import NotebookClient
 from conftest import ENV
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "paper.ipynb"
-FIGURES = 7  # accuracy vs distance, attractors, probes, steps to criterion, time, memory, speed-up
+FIGURES = 9  # accuracy vs distance, attractors, probes, steps to criterion, time, memory, speed-up,
+# attention and the state probe (no lm runs in the smoke grid: no objectives figure)
 
 
 def test_paper_notebook_runs_on_smoke_results_and_draws_every_figure(reference, tmp_path, monkeypatch):

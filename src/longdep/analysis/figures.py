@@ -184,6 +184,38 @@ def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | Non
     return _finish(fig, grid, axes, "accuracy")
 
 
+NESTED_BASELINES = ("bag_of_words", "first_noun", "nearest_noun")
+
+
+def plot_nested(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
+    """Nested dependencies (the ``nested`` task): accuracy per level, 0 = the outermost verb (the main
+    verb, agreeing with the first noun) to ``depth`` = the innermost, a panel per depth, mean over
+    seeds with a t-interval; grey: bag-of-words, the first noun (right at level 0) and the nearest
+    noun (right at the innermost level)."""
+    style.apply()
+    a = acc[acc["test_set"] == "nested"]
+    if not len(a):
+        return _empty("no nested-task results here")
+    keys = ["run_id", "model", "seed", "depth", "level"]
+    a = style.display(pooled(a, keys))
+    depths = sorted(set(a["depth"]))
+    fig, grid, axes = _panels(len(depths))
+    for ax, depth in zip(axes, depths):
+        sub = a[a["depth"] == depth]
+        sns.lineplot(data=sub, x="level", y="accuracy", hue="model", palette=style.model_colors(),
+                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
+        if baselines is not None and "depth" in baselines:
+            b = baselines[(baselines["test_set"] == "nested") & (baselines["depth"] == depth)
+                          & baselines["heuristic"].isin(NESTED_BASELINES)]
+            _draw_baselines(ax, b, "level")
+        ax.set_xticks(range(depth + 1), ["outer" if lv == 0 else ("inner" if lv == depth else str(lv))
+                                         for lv in range(depth + 1)])
+        ax.set_ylim(0.0, 1.02)
+        ax.set_title(f"depth {depth} ({depth + 1} nested dependencies)")
+        ax.set_xlabel("queried verb (level)")
+    return _finish(fig, grid, axes, "accuracy")
+
+
 OBJECTIVES = {"classify": ("predict the number (classifier)", "#333333"),
               "lm": ("language model (minimal pair)", "#e69f00")}
 
@@ -430,7 +462,9 @@ def make_all(folder: Path) -> list[Path]:
     """Rebuild every figure the folder has data for; return the written paths."""
     folder = Path(folder)
     paths = []
-    if (folder / "accuracy.csv").exists():
+    if (folder / "accuracy.csv").exists() and (load_accuracy(folder)["test_set"] == "nested").any():
+        paths += style.save(plot_nested(load_accuracy(folder), load_baselines(folder)), folder / "figures", "nested")
+    elif (folder / "accuracy.csv").exists():
         acc, base = load_accuracy(folder), load_baselines(folder)
         paths += style.save(plot_accuracy_vs_distance(acc, base), folder / "figures", "accuracy_vs_distance")
         paths += style.save(plot_accuracy_vs_attractors(acc, base), folder / "figures", "accuracy_vs_attractors")

@@ -21,7 +21,7 @@ from longdep.tasks.base import SPLITS, TaskSpec, split_seed
 
 __all__ = ["SPLITS", "TASKS", "TaskSpec", "get_task", "register_task", "split_seed"]
 
-_BUILTIN = ("longdep.tasks.agreement",)  # modules that define a SPEC
+_BUILTIN = ("longdep.tasks.agreement", "longdep.tasks.nested")  # modules that define a SPEC
 TASKS: Registry = Registry("task")  # name -> TaskSpec
 register_task = TASKS.register
 get_task = TASKS.lookup  # a UsageError listing the valid names for an unknown one

@@ -41,7 +41,7 @@ def load_config(name: str = "train", overrides=(), values=None) -> RunConfig:
     """Load ``configs/<name>.yaml`` (or a YAML path) onto :class:`RunConfig` with the named task's
     config class, apply ``values`` (dotted key -> value) and ``key=value`` overrides, validate."""
     path = find_yaml("config", name, resource_dir("configs"))
-    spec = get_task(_task_name([path], overrides, values))
+    spec = get_task(_task_name(path, overrides, values))
     cfg = merge(RunConfig(task=spec.config()), [path], overrides, values)
     return validate(cfg)
 

@@ -54,14 +54,14 @@ def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFra
     ident = run_columns(cfg, rid)
     acc_frames, probe_frames, overall, extra = [], [], float("nan"), {}
     lm = cfg.task.objective == "lm"
-    for name, slices, tok, lab, meta in spec.test_sets(cfg.task, cfg.eval):
+    for i, (name, slices, tok, lab, meta) in enumerate(spec.test_sets(cfg.task, cfg.eval)):
         ids = spec.label_tokens(tok, meta) if lm else None
         pred = predict(module, tok, lab, meta["query_index"], cfg.eval.batch_size, ids)
         per = pd.DataFrame({c: meta[c] for c in slices}).assign(correct=(pred == lab).astype(int))
         rows = per.groupby(list(slices), as_index=False).agg(n=("correct", "size"), correct=("correct", "sum"))
         rows["accuracy"] = rows["correct"] / rows["n"]
         acc_frames.append(rows.assign(test_set=name))
-        if name == "distance":
+        if i == 0:  # the task's main test set (agreement: by distance): overall accuracy, probes, analyses
             overall = float(per["correct"].mean())
             if cfg.eval.probes:
                 probe_frames.append(_probes(module, cfg, spec, tok, lab, meta, pred, ids))
