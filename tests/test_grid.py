@@ -29,6 +29,12 @@ def test_reference_has_every_cell_once(reference):
     for ext in ("png", "pdf"):
         assert (reference / "figures" / f"accuracy_vs_distance.{ext}").stat().st_size > 0
     assert {"majority", "first_noun", "after_that", "bag_of_words"} <= set(pd.read_csv(reference / "baselines.csv")["heuristic"])
+    from longdep.analysis.report import grid_time
+
+    log = pd.read_csv(reference / "grid_log.csv")  # the invocation's measured stage times
+    assert len(log) == 1 and log.loc[0, "cells"] == 2 and log.loc[0, "cells_done_before"] == 0
+    assert 0 < log.loc[0, "cells_s"] <= log.loc[0, "total_s"] and log.loc[0, "sweep_s"] > 0
+    assert grid_time(reference).startswith(" The last full run (`longdep grid`, 2 workers")
 
 
 def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_path):
@@ -54,6 +60,8 @@ def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_
     pd.testing.assert_frame_equal(got[KEY + ["n", "correct"]], want[KEY + ["n", "correct"]])
     assert not [p for p in out.rglob("*.tmp")]
     assert "0 to run" in grid(out).stdout     # and a further re-run is a no-op
+    log = pd.read_csv(out / "grid_log.csv")
+    assert log["cells_done_before"].iloc[-1] == 2  # logged as a resume, never quoted as a full run
 
 
 def test_submitit_local_launcher_gives_the_same_rows(reference, tmp_path):

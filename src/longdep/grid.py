@@ -362,8 +362,13 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
 
 
 def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, workers, lcfg, stream) -> GridResult:
+    from longdep.training.run import is_done
+
     failed = 0
+    log = {"grid": name, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "launcher": launcher, "workers": workers}
+    start = time.perf_counter()
     if tuned:
+        log.update(tune_cells=len(tuned), tune_done_before=sum(map(is_done, tuned)))
         failed += _run_stage(f"grid {name} (tuning)", tuned, launcher, workers, lcfg, out, stream)
         if failed:
             raise SystemExit(f"longdep: {failed} tuning cell(s) failed; re-run the same command to retry them")
@@ -371,13 +376,30 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
         write_tuning(grid, tuned, chosen, out)
         print(f"grid {name}: chosen on validation: {chosen}", file=stream, flush=True)
         cells = cell_configs(grid, out, run_overrides, chosen)
+    log.update(tune_s=time.perf_counter() - start, cells=len(cells), cells_done_before=sum(map(is_done, cells)))
     failed += _run_stage(f"grid {name}", cells, launcher, workers, lcfg, out, stream)
+    log["cells_s"] = time.perf_counter() - start - log["tune_s"]
     if sweep is not None:  # after the training cells, alone on the machine: timings need quiet cores
         from longdep.measure.sweep import run_scale
 
         print(f"grid {name}: scaling sweep -> {out / 'scaling.csv'}", file=stream, flush=True)
         run_scale(sweep, stream=stream)
+    log["sweep_s"] = time.perf_counter() - start - log["tune_s"] - log["cells_s"]
+    record_grid_run(out, {**log, "failed": failed})
     return GridResult(out, failed, cells)
+
+
+def record_grid_run(out: Path, row: dict) -> None:
+    """Append one invocation's timing to ``<out>/grid_log.csv`` (stage wall times in seconds, how many
+    cells were already done, the machine): the report quotes the last invocation that ran everything."""
+    import pandas as pd
+
+    from longdep.records import append_rows, environment
+
+    env = environment()
+    row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "cores": env.get("cpu_count"), "cpu": env.get("cpu"),
+           "total_s": row.get("tune_s", 0) + row.get("cells_s", 0) + row.get("sweep_s", 0)}
+    append_rows(Path(out) / "grid_log.csv", pd.DataFrame([row]), key="finished")
 
 
 def _run_stage(title, cells, launcher, workers, lcfg, out, stream) -> int:

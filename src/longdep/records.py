@@ -94,6 +94,7 @@ SCHEMAS = {
     "counterfactual.csv": ("run_id", "model", "seed", "probe", "n", "rate"),
     "attention.csv": ("run_id", "model", "seed", "layer", "head", "distance", "target", "n", "weight"),
     "probe.csv": ("run_id", "model", "seed", "offset", "n", "accuracy"),
+    "grid_log.csv": ("grid", "finished", "cells", "cells_done_before", "total_s"),
     "scaling.csv": ("point_id", "model", "backend", "device", "threads", "batch", "seq_len", "status"),
 }
 

@@ -213,6 +213,21 @@ def seed_split(acc: pd.DataFrame) -> dict:
     return {(m, D): (int((g["accuracy"] > 0.9).sum()), len(g)) for (m, D), g in per.groupby(["model", "train_max_distance"])}
 
 
+def grid_time(folder: Path) -> str:
+    """The wall time of the last grid invocation that ran everything (``grid_log.csv``), or ''."""
+    log = read_csv(Path(folder) / "grid_log.csv")
+    if log is None or not len(log):
+        return ""
+    tuned_before = log["tune_done_before"].fillna(0) if "tune_done_before" in log else 0
+    full = log[(tuned_before == 0) & (log["cells_done_before"] == 0)]
+    if not len(full):
+        return ""
+    r = full.iloc[-1]
+    return (f" The last full run (`longdep grid`, {r['workers']} workers, {r['cores']} cores, {r['cpu']}, "
+            f"{str(r['finished'])[:10]}) took {r['total_s'] / 60:.0f} min: tuning {r['tune_s'] / 60:.0f}, "
+            f"cells {r['cells_s'] / 60:.0f}, cost sweep {r['sweep_s'] / 60:.0f}.")
+
+
 def render(folder: Path, link: str | None = None) -> str:
     """The whole generated section (markdown) for ``folder``; figures are linked under ``link``
     (default: the folder as given)."""
@@ -229,7 +244,7 @@ def render(folder: Path, link: str | None = None) -> str:
         BEGIN,
         f"*{len(runs) + len(small_runs)} training runs (+ {len(tune)} tuning runs); intervals: seed-level 95% "
         f"t-intervals. The cells' recorded wall times sum to {cell_s / 3600:.1f} core-hours, "
-        f"{cell_s / 120:.0f} min on 2 single-thread workers.*",
+        f"{cell_s / 120:.0f} min on 2 single-thread workers.{grid_time(folder)}*",
         "**Tuning** (the same six settings and step budget for every model, chosen on validation accuracy, "
         "mixed distances 1-64):\n\n" + tuning_table(folder, runs),
         "**The headline: mixed-distance training.** Accuracy on the test set by distance, pooled over the "
