@@ -234,8 +234,18 @@ def cmd_bench(args) -> None:
                   f"({res['n']:,} examples)")
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("longdep")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="longdep", description=__doc__.split("\n\n")[0])
+    p.add_argument("--version", action="version", version=f"longdep {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("data", help="show or export task examples, or export them as minimal pairs")
@@ -279,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_scale)
 
     f = sub.add_parser("figures", help="rebuild figures from a results folder")
-    f.add_argument("results_dir", nargs="?", default="results/quick")
+    f.add_argument("results_dir", nargs="?", default="results/paper",
+                   help="a results folder (default: results/paper, committed; make demo writes results/quick)")
     f.set_defaults(func=cmd_figures)
 
     r = sub.add_parser("report", help="the README's results section, generated from a results folder")
