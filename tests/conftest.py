@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("WANDB_CONSOLE", "off")
+os.environ.setdefault("WANDB_X_DISABLE_STATS", "true")  # no system-metrics sampler in tests
 os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
 # Small models gain nothing from a second thread, and two busy OpenMP thread pools on two
 # cores slow each other down badly: keep the suite (and its subprocesses) on one thread.

@@ -91,6 +91,11 @@ def test_wandb_offline_runs_hold_the_metrics(reference):
         assert "train/loss" in s and "val/acc" in s and "test/acc_distance_4" in s and "test/acc_attractors_1" in s
         assert s["accelerator"] == "cpu" and s["device_name"]  # where it trained
         assert s["test/accuracy_table"]["nrows"] > 0
+        model = info["config"]["model"]["name"]
+        assert info["config"]["model"]["backend"] == ("recurrent" if model == "lstm" else "sdpa")  # as in the CSVs
+        assert info["config"]["run_id"].startswith(model)  # the config hash, for grouping across attempts
+        assert s["steps_to_95"] <= 20 and isinstance(s["steps_to_95_censored"], bool)  # never null
+        assert {model, "train_max_distance=4", "objective=classify"} <= set(info["tags"])  # one-click filters
     summary = seen["smoke-summary"]["summary"]
     assert "figure/accuracy_vs_distance" in summary and "table/accuracy" in summary
 

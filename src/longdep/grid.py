@@ -101,8 +101,16 @@ def tune_configs(grid: Grid, out: Path, overrides=()) -> list:
         for combo in itertools.product(*t.axes.values()):
             values = {**grid.base, **t.base, t.by: subject, **dict(zip(t.axes, combo)),
                       "name": "tune", "results_dir": str(out)}
-            cells.append(load_config(grid.config, overrides, values))
+            cells.append(_load_cell(grid, overrides, values))
     return cells
+
+
+def _load_cell(grid: Grid, overrides, values: dict):
+    """One cell's validated RunConfig. Its W&B runs are grouped by the grid's name (not the output
+    folder's, which ``--out`` may change) unless the grid or the user sets ``wandb.group``."""
+    if grid.name and "wandb.group" not in values and not any(o.startswith("wandb.group=") for o in overrides):
+        values = {**values, "wandb.group": grid.name}
+    return load_config(grid.config, overrides, values)
 
 
 def _get(cfg, dotted: str):
@@ -140,7 +148,7 @@ def cell_configs(grid: Grid, out: Path, overrides=(), chosen: dict | None = None
     for values in _products(grid):
         extra = (chosen or {}).get(values.get(grid.tune.by), {}) if grid.tune else {}
         values = {**values, **extra, "name": out.name, "results_dir": str(out.parent)}
-        cells.append(load_config(grid.config, overrides, values))
+        cells.append(_load_cell(grid, overrides, values))
     return cells
 
 
@@ -335,6 +343,7 @@ class GridResult:
     out: Path
     failed: int
     cells: list
+    ran: int = 0  # cells this invocation trained (0: a resume with nothing left to do)
 
 
 def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "local", workers: int = 1,
@@ -386,7 +395,8 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
         run_scale(sweep, stream=stream)
     log["sweep_s"] = time.perf_counter() - start - log["tune_s"] - log["cells_s"]
     record_grid_run(out, {**log, "failed": failed})
-    return GridResult(out, failed, cells)
+    ran = (log.get("tune_cells", 0) - log.get("tune_done_before", 0)) + log["cells"] - log["cells_done_before"]
+    return GridResult(out, failed, cells, ran)
 
 
 def record_grid_run(out: Path, row: dict) -> None:

@@ -43,12 +43,25 @@ def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):
         return None
     from lightning.pytorch.loggers import WandbLogger
 
+    import secrets
+
+    from longdep.models import get_model
+    from longdep.tasks import get_task
+
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     remove_unfinished(save_dir, run_id)
+    config = to_dict(cfg)
+    spec = get_model(cfg.model.name)
+    config["model"]["backend"] = spec.backend_label(cfg.model.backend)  # "recurrent" for an LSTM, as in the CSVs
+    config["run_id"] = run_id  # the config hash: the same cell in every folder and attempt
+    task = get_task(cfg.task.name).run_columns(cfg.task)
+    tags = [cfg.model.name, spec.family, *(f"{k}={v}" for k, v in task.items())]
+    # A fresh W&B id per attempt: a cell retried after a kill, or the same grid in two folders, must not
+    # be merged into one run by `wandb sync` (W&B would resume a run with a known id).
     logger = WandbLogger(project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or cfg.name,
-                         name=run_name(cfg), id=run_id, save_dir=str(save_dir), config=to_dict(cfg),
-                         job_type="train", settings=_settings())
+                         name=run_name(cfg), id=f"{run_id}-{secrets.token_hex(3)}", save_dir=str(save_dir),
+                         config=config, job_type="train", tags=tags, settings=_settings())
     # Lightning passes anonymous=None, which wandb >= 0.19 answers with a deprecation warning on every run.
     getattr(logger, "_wandb_init", {}).pop("anonymous", None)
     return logger
@@ -60,16 +73,20 @@ def remove_unfinished(save_dir: Path, run_id: str) -> list[Path]:
     which ``wandb sync`` would otherwise upload beside the complete one. Returns what was removed."""
     import shutil
 
-    gone = [d for d in (Path(save_dir) / "wandb").glob(f"*run-*-{run_id}") if d.is_dir() and not d.is_symlink()]
+    folder = Path(save_dir) / "wandb"
+    found = [*folder.glob(f"*run-*-{run_id}"), *folder.glob(f"*run-*-{run_id}-" + "[0-9a-f]" * 6)]
+    gone = [d for d in found if d.is_dir() and not d.is_symlink()]
     for d in gone:
         shutil.rmtree(d, ignore_errors=True)
     return gone
 
 
 def _settings():
+    """Quiet, but with system metrics and console capture (the Logs tab) as W&B has them by default;
+    the test suite turns both off through WANDB_CONSOLE and WANDB_X_DISABLE_STATS."""
     import wandb
 
-    return wandb.Settings(console="off", x_disable_stats=True, silent=True)
+    return wandb.Settings(silent=True)
 
 
 def log_run_summary(logger, record: dict, rows) -> None:
@@ -77,11 +94,14 @@ def log_run_summary(logger, record: dict, rows) -> None:
     import wandb
 
     run = logger.experiment
+    budget = record["config"]["train"]["max_steps"]
     summary = {
-        "steps_to_95": record["steps_to_95"], "steps_to_99": record["steps_to_99"],
         "steps": record["steps"], "test/acc": record["test_accuracy"], "wall_time_s": record["wall_time_s"],
         "accelerator": record["accelerator"], "device_name": record["device_name"],
     }
+    for c in ("steps_to_95", "steps_to_99"):  # never reached: the budget, flagged (a bar chart keeps the run)
+        summary[c] = record[c] if record[c] is not None else budget
+        summary[f"{c}_censored"] = record[c] is None
     for test_set, column in (("distance", "distance"), ("attractors", "attractors")):
         part = rows[rows["test_set"] == test_set] if "test_set" in rows else rows
         if column in part and len(part):
@@ -140,8 +160,12 @@ def log_grid_summary(cfg_wandb, grid: str, folder: Path, images: list) -> None:
     payload.update({f"figure/{Path(p).stem}": wandb.Image(str(p)) for p in images if str(p).endswith(".png")})
     if not payload:
         return
+    from longdep.config import config_hash
+
+    # One summary run per grid and folder: the same id each time, so W&B updates it (resume="allow").
     run = wandb.init(project=cfg_wandb.project, entity=cfg_wandb.entity, group=cfg_wandb.group or grid,
-                     name=f"{grid}-summary", job_type="summary", dir=str(folder), settings=_settings())
+                     name=f"{grid}-summary", id=f"{grid}-summary-{config_hash(str(folder.resolve()))[:8]}",
+                     resume="allow", job_type="summary", dir=str(folder), settings=_settings())
     run.log(payload)
     run_dir = Path(run.dir).parent
     run.finish()
