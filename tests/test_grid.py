@@ -96,6 +96,11 @@ def test_wandb_offline_runs_hold_the_metrics(reference):
         assert info["config"]["run_id"].startswith(model)  # the config hash, for grouping across attempts
         assert s["steps_to_95"] <= 20 and isinstance(s["steps_to_95_censored"], bool)  # never null
         assert {model, "train_max_distance=4", "objective=classify"} <= set(info["tags"])  # one-click filters
+    history = subprocess.run([str(Path(sys.executable).with_name("wandb")), "leet", "inspect", "--json", str(runs[0])],
+                             capture_output=True, text=True, timeout=120, env=ENV).stdout.splitlines()
+    items = [json.loads(line)["history"]["item"] for line in history if '"type":"history"' in line]
+    val_steps = [i["trainer/global_step"] for i in items if "val/acc" in i]
+    assert val_steps == [10, 20] and not any("epoch" in i for i in items)  # the record's steps, no epoch series
     summary = seen["smoke-summary"]["summary"]
     assert "figure/accuracy_vs_distance" in summary and "table/accuracy" in summary
 

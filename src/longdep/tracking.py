@@ -41,8 +41,6 @@ def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):
     """A Lightning ``WandbLogger`` for this run, or None when W&B is off."""
     if not cfg.wandb.enabled or resolve_mode(cfg.wandb.mode) == "disabled":
         return None
-    from lightning.pytorch.loggers import WandbLogger
-
     import secrets
 
     from longdep.models import get_model
@@ -59,12 +57,24 @@ def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):
     tags = [cfg.model.name, spec.family, *(f"{k}={v}" for k, v in task.items())]
     # A fresh W&B id per attempt: a cell retried after a kill, or the same grid in two folders, must not
     # be merged into one run by `wandb sync` (W&B would resume a run with a known id).
-    logger = WandbLogger(project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or cfg.name,
+    logger = _logger_class()(project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or cfg.name,
                          name=run_name(cfg), id=f"{run_id}-{secrets.token_hex(3)}", save_dir=str(save_dir),
                          config=config, job_type="train", tags=tags, settings=_settings())
     # Lightning passes anonymous=None, which wandb >= 0.19 answers with a deprecation warning on every run.
     getattr(logger, "_wandb_init", {}).pop("anonymous", None)
     return logger
+
+
+def _logger_class():
+    from lightning.pytorch.loggers import WandbLogger
+
+    class Logger(WandbLogger):
+        """Lightning's W&B logger without the ``epoch`` series (always 0 here: training is one stream)."""
+
+        def log_metrics(self, metrics, step=None):
+            super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
+
+    return Logger
 
 
 def remove_unfinished(save_dir: Path, run_id: str) -> list[Path]:

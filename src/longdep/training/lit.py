@@ -181,7 +181,9 @@ class ClassifierModule(L.LightningModule):
         acc = correct / seen
         step = self.global_step
         self.val_history.append((step, acc))
-        self.log("val/acc", acc, prog_bar=True)
+        self.log("val/acc", acc, prog_bar=True, logger=False)
+        if self.logger is not None:  # at the step the run record gives (Lightning's own logging is one behind)
+            self.logger.log_metrics({"val/acc": acc}, step=step)
         for c in CRITERIA:
             if self.steps_to[c] is None and acc >= c:
                 self.steps_to[c] = step
