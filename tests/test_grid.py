@@ -96,7 +96,8 @@ def test_wandb_offline_runs_hold_the_metrics(reference):
         assert info["config"]["run_id"].startswith(model)  # the config hash, for grouping across attempts
         assert s["steps_to_95"] <= 20 and isinstance(s["steps_to_95_censored"], bool)  # never null
         assert {model, "train_max_distance=4", "objective=classify"} <= set(info["tags"])  # one-click filters
-    history = subprocess.run([str(Path(sys.executable).with_name("wandb")), "leet", "inspect", "--json", str(runs[0])],
+    cell_run = next(r for r in runs if "summary" not in r.name)
+    history = subprocess.run([str(Path(sys.executable).with_name("wandb")), "leet", "inspect", "--json", str(cell_run)],
                              capture_output=True, text=True, timeout=120, env=ENV).stdout.splitlines()
     items = [json.loads(line)["history"]["item"] for line in history if '"type":"history"' in line]
     val_steps = [i["trainer/global_step"] for i in items if "val/acc" in i]
