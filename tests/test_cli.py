@@ -20,3 +20,30 @@ def test_figures_without_an_argument_uses_the_committed_paper_folder(reference, 
     assert main(["figures"]) == 0
     assert (tmp_path / "results" / "paper" / "figures" / "accuracy_vs_distance.png").exists()
     assert "results/paper/figures" in capsys.readouterr().out
+
+
+def test_config_show_lists_every_key_with_its_default_type_and_choices(capsys):
+    assert main(["config", "show", "train"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    keys = {line.split(" = ")[0]: line for line in lines}
+    assert "model.name = 'transformer'  # str; one of rnn, lstm" in keys["model.name"]
+    assert keys["task.objective"].endswith("# str; one of classify, lm")
+    assert keys["train.max_steps"] == "train.max_steps = 1000  # int" and "eval.analyses" in keys
+    assert main(["config", "show", "nested"]) == 0
+    assert "task.max_depth = 3  # int" in capsys.readouterr().out
+    assert main(["config", "show", "scale"]) == 0
+    assert "seq_lens = " in capsys.readouterr().out
+
+
+def test_help_lists_choices_defaults_and_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["grid", "--help"])
+    out = capsys.readouterr().out
+    assert "paper, quick, smoke" in out and "{local,submitit-local,slurm}" in out and "(default: local)" in out
+    assert "examples:" in out and "(default: None)" not in out
+
+
+def test_grid_progress_reads_hours_minutes_seconds():
+    from longdep.grid import hms
+
+    assert [hms(s) for s in (0, 59.6, 3599, 3725)] == ["0:00:00", "0:01:00", "0:59:59", "1:02:05"]

@@ -28,7 +28,20 @@ from longdep.config import UsageError
 DATA_SPLITS = ("train", "val", "test")
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown beside every option that has one; descriptions and examples kept as written."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or action.nargs == "*":
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit 2 (argparse's own convention too)
         self.exit(2, f"longdep: error: {message}\n")
 
@@ -142,8 +155,9 @@ def cmd_train(args) -> None:
     rec = train_one(cfg)
     if "rank" in rec:  # a non-zero DDP rank: rank 0 reports
         return
-    print(f"{rec['run_id']}: test accuracy {rec['test_accuracy']:.3f}, steps {rec['steps']}, "
-          f"steps to 95%/99%: {rec['steps_to_95']}/{rec['steps_to_99']}, {rec['wall_time_s']:.1f}s "
+    reached = "/".join("-" if rec[c] is None else str(rec[c]) for c in ("steps_to_95", "steps_to_99"))
+    print(f"{rec['run_id']}: test accuracy {rec['test_accuracy']:.3f}, {rec['steps']} steps, "
+          f"steps to 95%/99% validation accuracy: {reached} (-: not reached), {rec['wall_time_s']:.1f}s "
           f"-> {results_dir(cfg)}")
 
 
@@ -187,7 +201,16 @@ def print_summary(folder: Path) -> None:
 
     if not (folder / "accuracy.csv").exists():
         return
-    table = figures.accuracy_summary(figures.load_accuracy(folder), figures.load_runs(folder))
+    acc = figures.load_accuracy(folder)
+    if "train_min_distance" not in acc:  # another task's results (nested: by depth and level)
+        slices = [c for c in ("depth", "level") if c in acc]
+        print(figures.pooled(acc, ["model", *slices]).pivot_table(index="model", columns=slices, values="accuracy")
+              .round(3).to_string())
+        return
+    table = figures.accuracy_summary(acc, figures.load_runs(folder))
+    for c in ("steps_to_95", "steps"):  # whole steps, not 20.000
+        if c in table:
+            table[c] = table[c].round().astype("Int64")
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print("\nMean over seeds (acc_trained: the training distances; acc_unseen: every other test distance):")
         print(table.to_string(index=False))
@@ -243,6 +266,60 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _names(folder: str) -> list[str]:
+    """The YAML names under a resource folder (for --help)."""
+    from longdep.config import resource_dir, yaml_names
+
+    top, *rest = folder.split("/")
+    try:
+        return yaml_names(resource_dir(top).joinpath(*rest))
+    except Exception:  # noqa: BLE001 -- help text only
+        return []
+
+
+def cmd_config(args) -> None:
+    """Print every key of a run config (or the scale config) as ``key = default  # type; choices``."""
+    import dataclasses
+    import typing
+
+    if args.which == "scale":
+        from longdep.measure.plan import load_scale_config
+
+        cfg = load_scale_config([], "default")
+    else:
+        from longdep.training.config import load_config
+
+        cfg = load_config(args.which)
+    choices = _choices()
+
+    def walk(obj, prefix=""):
+        hints = typing.get_type_hints(type(obj))
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                yield from walk(value, f"{prefix}{f.name}.")
+                continue
+            hint = hints.get(f.name)
+            kind = str(hint).replace("typing.", "") if getattr(hint, "__origin__", None) else getattr(hint, "__name__", str(hint))
+            key = prefix + f.name
+            note = f"; one of {', '.join(choices[key])}" if key in choices else ""
+            yield f"{key} = {value!r}  # {kind}{note}"
+
+    print("\n".join(walk(cfg)))
+
+
+def _choices() -> dict:
+    """Valid values of the keys that have a fixed set (from the registries)."""
+    from longdep.models import BACKENDS, MODELS, NORMS, POSITIONS
+    from longdep.tasks import TASKS
+    from longdep.tasks.base import OBJECTIVES
+    from longdep.training.config import ACCELERATORS, PRECISIONS, WANDB_MODES
+
+    return {"model.name": list(MODELS), "models": list(MODELS), "task.name": list(TASKS), "task.objective": OBJECTIVES,
+            "model.backend": BACKENDS, "backends": BACKENDS, "model.norm": NORMS, "model.positions": POSITIONS,
+            "train.accelerator": ACCELERATORS, "train.precision": PRECISIONS, "wandb.mode": WANDB_MODES}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="longdep", description=__doc__.split("\n\n")[0])
     p.add_argument("--version", action="version", version=f"longdep {_version()}")
@@ -251,11 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="show or export task examples, or export them as minimal pairs")
     d.add_argument("action", choices=("show", "export", "pairs"),
                    help="show: print; export: JSONL records; pairs: JSONL minimal pairs in BLiMP's fields")
-    d.add_argument("--n", type=int, default=5)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--split", default="train", help=f"one of {', '.join(DATA_SPLITS)}")
-    d.add_argument("--out", help="output .jsonl (export)")
-    d.add_argument("overrides", nargs="*", metavar="key=value", help="task fields, e.g. distance=16")
+    d.epilog = ("examples:\n  longdep data show --n 2 distance=12 max_distance=null\n"
+                "  longdep data export --n 1000 --out examples.jsonl\n"
+                "  longdep data pairs --n 1000 --out pairs.jsonl distance=16 max_distance=null\n"
+                "  longdep data show name=nested")
+    d.add_argument("--n", type=int, default=5, help="examples")
+    d.add_argument("--seed", type=int, default=0, help="seed within the split's seed range")
+    d.add_argument("--split", default="train", choices=DATA_SPLITS, help="which seed range")
+    d.add_argument("--out", help="output .jsonl (export, pairs)")
+    d.add_argument("overrides", nargs="*", metavar="key=value", help="task fields, e.g. distance=16 (name=nested: the nested task)")
     d.set_defaults(func=cmd_data)
 
     a = sub.add_parser("analyze", help="attention to the subject and state probes for runs that kept their weights")
@@ -269,23 +350,31 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="write one row per pair (pairID, correct, distance, ...) to this CSV")
     e.set_defaults(func=cmd_eval_pairs)
 
-    t = sub.add_parser("train", help="train and evaluate one run")
-    t.add_argument("--config", default="train", help="a YAML file under configs/")
-    t.add_argument("overrides", nargs="*", metavar="key=value")
+    t = sub.add_parser("train", help="train and evaluate one run", epilog=(
+        "examples:\n  longdep train model.name=lstm task.distance=1 task.max_distance=64 train.max_steps=2000\n"
+        "  longdep train model.name=transformer task.objective=lm train.save_weights=true\n"
+        "  longdep train --config nested model.name=lstm\n"
+        "every key, its default, type and valid choices: longdep config show train"))
+    t.add_argument("--config", default="train", help=f"a YAML file under configs/ ({', '.join(_names('configs'))}) or a path")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="config fields, e.g. model.name=lstm")
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("grid", help="run an experiment grid from experiments/NAME.yaml")
-    g.add_argument("name")
-    g.add_argument("--out", help="results folder (default results/NAME)")
-    g.add_argument("--launcher", default="local", help="local | submitit-local | slurm")
+    g = sub.add_parser("grid", help="run an experiment grid from experiments/NAME.yaml", epilog=(
+        "examples:\n  longdep grid paper --workers 2\n  longdep grid quick --out /tmp/q --no-scale train.max_steps=200\n"
+        "  longdep grid paper --launcher slurm launcher.slurm_partition=gpu launcher.slurm_gpus_per_node=1"))
+    g.add_argument("name", help=f"a grid under experiments/ ({', '.join(_names('experiments'))}) or a path to a grid file")
+    g.add_argument("--out", help="results folder (default: results/NAME)")
+    g.add_argument("--launcher", default="local", choices=("local", "submitit-local", "slurm"), help="where cells run")
     g.add_argument("--workers", type=int, default=1, help="parallel workers (local) or jobs (submitit)")
     g.add_argument("--no-scale", action="store_true", help="skip the grid's cost sweep")
-    g.add_argument("overrides", nargs="*", metavar="key=value")
+    g.add_argument("overrides", nargs="*", metavar="key=value", help="run-config fields for every cell, or launcher.*")
     g.set_defaults(func=cmd_grid)
 
-    s = sub.add_parser("scale", help="time, memory and parallel speed-up against sequence length")
-    s.add_argument("--config", default="default", help="a YAML file under configs/scale/")
-    s.add_argument("overrides", nargs="*", metavar="key=value")
+    s = sub.add_parser("scale", help="time, memory and parallel speed-up against sequence length", epilog=(
+        "examples:\n  longdep scale --config quick\n  longdep scale model.d_model=128 models=lstm\n"
+        "every key: longdep config show scale"))
+    s.add_argument("--config", default="default", help=f"a YAML file under configs/scale/ ({', '.join(_names('configs/scale'))})")
+    s.add_argument("overrides", nargs="*", metavar="key=value", help="sweep fields, e.g. models=[lstm,transformer]")
     s.set_defaults(func=cmd_scale)
 
     f = sub.add_parser("figures", help="rebuild figures from a results folder")
@@ -294,15 +383,21 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_figures)
 
     r = sub.add_parser("report", help="the README's results section, generated from a results folder")
-    r.add_argument("results_dir", nargs="?", default="results/paper")
+    r.add_argument("results_dir", nargs="?", default="results/paper", help="a results folder")
     r.add_argument("--write", metavar="README", help="replace the section between the report markers of this file")
     r.add_argument("--check", metavar="README", help="exit 2 unless this file's section is current")
     r.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
-    b.add_argument("what", choices=("data",))
-    b.add_argument("--n", type=int, default=200_000)
-    b.add_argument("--distances", type=int, nargs="+", default=[8, 64, 128])
+    b.add_argument("what", choices=("data",), help="what to time")
+    b.add_argument("--n", type=int, default=200_000, help="examples per repeat")
+    b.add_argument("--distances", type=int, nargs="+", default=[8, 64, 128], help="dependency distances")
+
+    c = sub.add_parser("config", help="every config key with its default, type and valid choices")
+    c.add_argument("action", choices=("show",))
+    c.add_argument("which", nargs="?", default="train",
+                   help=f"train, scale, or a YAML under configs/ ({', '.join(_names('configs'))})")
+    c.set_defaults(func=cmd_config)
     b.set_defaults(func=cmd_bench)
     return p
 

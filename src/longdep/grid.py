@@ -229,7 +229,13 @@ class Progress:
         what = (f"test acc {result['test_accuracy']:.3f}, steps {result['steps']}" if result["ok"]
                 else f"FAILED {result['error']}")
         print(f"[{self.done}/{self.total}] {result['run_id']}: {what} | failures {self.failed} | "
-              f"elapsed {elapsed:.0f}s, eta {eta:.0f}s", file=self.stream, flush=True)
+              f"elapsed {hms(elapsed)}, eta {hms(eta)}", file=self.stream, flush=True)
+
+
+def hms(seconds: float) -> str:
+    """Seconds as h:mm:ss."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _chunks(items: list, n: int) -> list[list]:

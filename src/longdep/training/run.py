@@ -67,11 +67,38 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", category=PossibleUserWarning)
 
 
+def _progress_bar():
+    """Lightning's bar without the meaningless parts here (training is one stream of steps, not
+    epochs; no logger version): ``train`` step / max steps, loss, last validation accuracy."""
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class Bar(TQDMProgressBar):
+        def on_train_epoch_start(self, trainer, *args):
+            super().on_train_epoch_start(trainer, *args)
+            self.train_progress_bar.reset(total=trainer.max_steps)
+            self.train_progress_bar.initial = 0
+            self.train_progress_bar.set_description("train")
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            bar = self.train_progress_bar
+            bar.n = trainer.global_step
+            bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
+            bar.refresh()
+
+        def get_metrics(self, trainer, pl_module):
+            metrics = super().get_metrics(trainer, pl_module)
+            metrics.pop("v_num", None)
+            return metrics
+
+    return Bar()
+
+
 def make_trainer(cfg: RunConfig, logger=False):
     import lightning as L
 
     t = cfg.train
     return L.Trainer(
+        callbacks=[_progress_bar()] if t.progress else [],
         accelerator=t.accelerator, devices=t.devices if t.devices == "auto" else int(t.devices),
         max_steps=t.max_steps, val_check_interval=t.val_every, check_val_every_n_epoch=None,
         num_sanity_val_steps=0, gradient_clip_val=t.grad_clip, logger=logger, precision=t.precision,
