@@ -47,3 +47,14 @@ def test_grid_progress_reads_hours_minutes_seconds():
     from longdep.grid import hms
 
     assert [hms(s) for s in (0, 59.6, 3599, 3725)] == ["0:00:00", "0:01:00", "0:59:59", "1:02:05"]
+
+
+def test_bench_cell_prints_where_a_runs_time_went(capsys):
+    assert main(["bench", "cell", "model.name=lstm", "model.d_model=16", "train.max_steps=4", "train.val_every=2",
+                 "train.val_size=16", "task.max_distance=3", "eval.span=1", "eval.n_per_distance=4",
+                 "eval.attractor_distances=[]", "wandb.enabled=false"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    shares = {line[:30].strip(): float(line.rsplit(None, 1)[-1].rstrip("%")) for line in out[1:]}
+    assert {"process start and imports", "data", "training steps", "validation", "evaluation", "probes",
+            "analyses", "baselines", "writing"} <= set(shares)
+    assert abs(sum(shares.values()) - 100) < 1.0 and "4 steps" in out[0]

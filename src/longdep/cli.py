@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from longdep.config import UsageError
@@ -248,13 +249,42 @@ def cmd_report(args) -> None:
 
 
 def cmd_bench(args) -> None:
+    if args.what == "cell":
+        return bench_cell(args.overrides)
     from longdep.tasks import TASKS
 
+    import dataclasses
+
     for spec in TASKS.values():
-        for distance in args.distances:
+        has_distance = "distance" in {f.name for f in dataclasses.fields(spec.config)}
+        for distance in args.distances if has_distance else [0]:
             res = spec.benchmark(n=args.n, distance=distance)
-            print(f"{spec.name} generator: distance {distance:4d}: {res['examples_per_s']:,.0f} examples/s "
-                  f"({res['n']:,} examples)")
+            where = f"distance {distance:4d}: " if has_distance else ""
+            print(f"{spec.name} generator: {where}{res['examples_per_s']:,.0f} examples/s ({res['n']:,} examples)")
+
+
+def bench_cell(overrides) -> None:
+    """Train one grid cell (``key=value`` as for ``longdep train``) in a temporary folder and print where
+    its wall time went: process start and imports, data, W&B, training steps, validation, test sets,
+    evaluation, probes, analyses, the W&B summary and writing."""
+    import tempfile
+
+    import psutil
+
+    from longdep.training.config import load_config
+    from longdep.training.run import train_one
+
+    imports = time.time() - psutil.Process().create_time()  # the interpreter, longdep and its libraries so far
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config("train", [*overrides, f"results_dir={tmp}", "name=bench", "train.progress=false"])
+        import lightning  # noqa: F401 -- counted with the imports, as a grid worker pays them once
+        imports = time.time() - psutil.Process().create_time()
+        rec = train_one(cfg)
+    parts = {"process start and imports": imports, **rec["timings_s"]}
+    total = sum(parts.values())
+    print(f"{rec['run_id']}: {rec['steps']} steps, {total:.1f} s in all")
+    for name, secs in parts.items():
+        print(f"  {name.replace('_', ' '):28s} {secs:8.2f} s  {100 * secs / total:5.1f}%")
 
 
 def _version() -> str:
@@ -389,9 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
-    b.add_argument("what", choices=("data",), help="what to time")
+    b.add_argument("what", choices=("data", "cell"), help="data: the task generator's speed; cell: where one run's time goes")
     b.add_argument("--n", type=int, default=200_000, help="examples per repeat")
-    b.add_argument("--distances", type=int, nargs="+", default=[8, 64, 128], help="dependency distances")
+    b.add_argument("--distances", type=int, nargs="+", default=[8, 64, 128], help="dependency distances (data)")
+    b.add_argument("overrides", nargs="*", metavar="key=value", help="the cell's config (cell), as for longdep train")
 
     c = sub.add_parser("config", help="every config key with its default, type and valid choices")
     c.add_argument("action", choices=("show",))

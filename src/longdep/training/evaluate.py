@@ -10,6 +10,8 @@ what the test sets, their slices and the probes are.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import torch
@@ -47,29 +49,41 @@ def run_columns(cfg: RunConfig, rid: str) -> dict:
             "backend": get_model(m.name).backend_label(m.backend), "positions": m.positions, "norm": m.norm}
 
 
-def evaluate(module, cfg: RunConfig, rid: str) -> tuple[pd.DataFrame, pd.DataFrame, float, dict]:
+def evaluate(module, cfg: RunConfig, rid: str, clock: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame, float, dict]:
     """Accuracy rows, counterfactual rows, the overall accuracy on the test set by distance, and the
     mechanism analyses ``{file name: rows}`` (each with the run's columns; see :mod:`.mechanism`)."""
     spec = get_task(cfg.task.name)
     ident = run_columns(cfg, rid)
     acc_frames, probe_frames, overall, extra = [], [], float("nan"), {}
+    clock = {} if clock is None else clock
+    for k in ("test_sets", "evaluation", "probes", "analyses"):
+        clock.setdefault(k, 0.0)
+    mark = time.perf_counter()
+    test_sets = spec.test_sets(cfg.task, cfg.eval)
+    clock["test_sets"] += time.perf_counter() - mark
     lm = cfg.task.objective == "lm"
-    for i, (name, slices, tok, lab, meta) in enumerate(spec.test_sets(cfg.task, cfg.eval)):
+    for i, (name, slices, tok, lab, meta) in enumerate(test_sets):
+        mark = time.perf_counter()
         ids = spec.label_tokens(tok, meta) if lm else None
         pred = predict(module, tok, lab, meta["query_index"], cfg.eval.batch_size, ids)
+        clock["evaluation"] += time.perf_counter() - mark
         per = pd.DataFrame({c: meta[c] for c in slices}).assign(correct=(pred == lab).astype(int))
         rows = per.groupby(list(slices), as_index=False).agg(n=("correct", "size"), correct=("correct", "sum"))
         rows["accuracy"] = rows["correct"] / rows["n"]
         acc_frames.append(rows.assign(test_set=name))
         if i == 0:  # the task's main test set (agreement: by distance): overall accuracy, probes, analyses
             overall = float(per["correct"].mean())
+            mark = time.perf_counter()
             if cfg.eval.probes:
                 probe_frames.append(_probes(module, cfg, spec, tok, lab, meta, pred, ids))
+            clock["probes"] += time.perf_counter() - mark
+            mark = time.perf_counter()
             if cfg.eval.analyses:
                 from longdep.training.mechanism import analyses
 
                 extra = {name: _with(ident, df) for name, df in analyses(module, cfg, spec, tok, lab, meta).items()
                          if len(df)}
+            clock["analyses"] += time.perf_counter() - mark
     acc = pd.concat(acc_frames, ignore_index=True)
     slices = [c for c in acc.columns if c not in ("test_set", "n", "correct", "accuracy")]
     acc = pd.concat([pd.DataFrame([ident] * len(acc)), acc[["test_set", *slices, "n", "correct", "accuracy"]]], axis=1)

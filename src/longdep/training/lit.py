@@ -14,6 +14,7 @@ validation is a seeded held-out set from a disjoint seed range. Validation runs 
 from __future__ import annotations
 
 import inspect
+import time
 
 import numpy as np
 import torch
@@ -133,6 +134,7 @@ class ClassifierModule(L.LightningModule):
         self.steps_to = {c: None for c in CRITERIA}
         self.val_history: list[tuple[int, float]] = []
         self._correct = self._seen = 0
+        self.val_time = 0.0  # seconds spent validating (the run record's timings)
         self.train_device: str | None = None  # where training ran, set once it starts (Lightning moves
         self.train_device_name: str | None = None  # the module back to the CPU after fit)
 
@@ -164,6 +166,7 @@ class ClassifierModule(L.LightningModule):
 
     def on_validation_epoch_start(self):
         self._correct = self._seen = 0
+        self._val_start = time.perf_counter()
 
     def validation_step(self, batch, _):
         tokens, query, labels, *label_ids = batch
@@ -171,6 +174,7 @@ class ClassifierModule(L.LightningModule):
         self._seen += len(labels)
 
     def on_validation_epoch_end(self):
+        self.val_time += time.perf_counter() - getattr(self, "_val_start", time.perf_counter())
         if self.trainer.sanity_checking:
             return
         # Sum over processes under DDP (a no-op on one device), so every rank sees the same accuracy.

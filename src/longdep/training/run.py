@@ -127,18 +127,27 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     L.seed_everything(cfg.train.seed, verbose=False)
     data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size,
                     cfg.train.start_steps)
+    data.setup()  # here rather than inside fit, so that its time is its own
+    clock = {"data": time.perf_counter() - start}
     module = ClassifierModule(cfg)
     if logger is None:
         logger = tracking.make_logger(cfg, rid, out)
     trainer = make_trainer(cfg, logger=logger if logger is not None else False)
     try:
+        mark = time.perf_counter()
+        if logger is not None:
+            logger.experiment  # W&B starts here, not inside the first training step
+        clock["wandb_start"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         trainer.fit(module, datamodule=data)
         train_time = time.perf_counter() - start
+        clock["validation"] = module.val_time
+        clock["training_steps"] = time.perf_counter() - mark - module.val_time
         if trainer.global_rank != 0:  # under DDP only rank 0 evaluates and writes results
             return {"run_id": rid, "rank": trainer.global_rank}
         if module.train_device is not None:
             module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
-        rows, probes, test_accuracy, extra = evaluate(module, cfg, rid)
+        rows, probes, test_accuracy, extra = evaluate(module, cfg, rid, clock)
         record = {
             "run_id": rid,
             "config": to_dict(cfg),
@@ -156,17 +165,28 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
             "accelerator": module.train_device,  # e.g. cpu or cuda:0, read while training ran
             "device_name": module.train_device_name,
             "environment": environment(),
+            "timings_s": clock,  # where this run's wall time went (``longdep bench cell`` prints the shares)
         }
+        mark = time.perf_counter()
         if logger is not None:
             tracking.log_run_summary(logger, record, rows)
+        clock["wandb_summary"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         append_rows(out / "accuracy.csv", rows)
         if len(probes):
             append_rows(out / "counterfactual.csv", probes)
         for name, df in extra.items():
             append_rows(out / name, df)
-        write_baselines(cfg, out / "baselines.csv")
+        clock["writing"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        write_baselines(cfg, out / "baselines.csv")  # once per results folder and test-set config
+        clock["baselines"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         if cfg.train.save_weights:
             save_weights(module.model, weights_path(out, rid))
+        clock["writing"] += time.perf_counter() - mark
+        for k, v in clock.items():
+            clock[k] = round(v, 3)
         write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
         return record
     except BaseException as exc:
