@@ -7,7 +7,7 @@ from conftest import ENV
 from longdep import cli
 
 FIGURES = ["accuracy_vs_distance", "accuracy_vs_attractors", "counterfactual", "time_vs_n", "memory_vs_n",
-           "speedup", "constant_tokens"]
+           "speedup", "constant_tokens", "attention", "state_probe"]
 
 
 def test_figures_rebuilds_every_figure_from_csvs(reference, tmp_path, capsys):

@@ -137,7 +137,7 @@ def test_bad_grid_input_exits_2_and_leaves_results_untouched(reference, tmp_path
 
 def test_slurm_launcher_writes_the_configured_sbatch_settings(tmp_path, monkeypatch):
     """No cluster here: a stand-in `srun` lets submitit build its sbatch file, which we read."""
-    from longdep.grid import load_launcher, make_executor
+    from longdep.launch import load_launcher, make_executor
 
     (tmp_path / "bin").mkdir()
     fake = tmp_path / "bin" / "srun"

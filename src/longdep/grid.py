@@ -17,7 +17,6 @@ where it stopped and a finished one is a no-op.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from longdep.config import UsageError, find_yaml, merge, resource_dir
+from longdep.launch import LAUNCHERS, Progress, _run_local, _run_submitit, load_launcher, split_overrides
 from longdep.records import SCHEMAS, exclusive, read_csv
 from longdep.training.config import load_config
 
@@ -162,161 +162,6 @@ def write_tuning(grid: Grid, tuned: list, chosen: dict, out: Path) -> None:
              "parameters": rec["parameters"], "chosen": setting == chosen.get(subject)}
             for subject, setting, rec in _tuning_results(grid, tuned)]
     write_atomic(Path(out) / "tuning.csv", pd.DataFrame(rows).to_csv(index=False))
-
-
-LAUNCHERS = ("local", "submitit-local", "slurm")
-
-
-@dataclass
-class LauncherConfig:
-    """Where cells run. ``slurm_*`` settings go to submitit's SLURM executor."""
-
-    timeout_min: int = 120
-    slurm_partition: Optional[str] = None
-    slurm_gpus_per_node: int = 0
-    slurm_cpus_per_task: int = 2
-    slurm_mem_gb: int = 16
-    slurm_array_parallelism: int = 64
-    slurm_additional: dict = field(default_factory=dict)
-
-
-def _threads_per_worker(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-def _init_worker(threads: int) -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (one line, then it stops us)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def run_cells(cfgs: list, threads: int = 0) -> list[dict]:
-    """Run cells one after another in this process (a worker or a submitit job); skip finished ones."""
-    from longdep.training.run import is_done, run_id, train_one
-
-    if threads:
-        _init_worker(threads)
-    out = []
-    for cfg in cfgs:
-        if is_done(cfg):
-            continue
-        try:
-            rec = train_one(cfg)
-            out.append({"run_id": rec["run_id"], "ok": True, "test_accuracy": rec["test_accuracy"],
-                        "steps": rec["steps"], "wall_time_s": rec["wall_time_s"]})
-        except Exception as exc:  # a failed cell is reported, the grid goes on
-            out.append({"run_id": run_id(cfg), "ok": False, "error": f"{type(exc).__name__}: {exc}"})
-    return out
-
-
-class Progress:
-    """One line per finished cell: done / total, failures, elapsed, ETA."""
-
-    def __init__(self, total: int, stream):
-        self.total, self.stream = total, stream
-        self.done = self.failed = 0
-        self.start = time.perf_counter()
-
-    def update(self, result: dict) -> None:
-        self.done += 1
-        self.failed += not result["ok"]
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        what = (f"test acc {result['test_accuracy']:.3f}, steps {result['steps']}" if result["ok"]
-                else f"FAILED {result['error']}")
-        print(f"[{self.done}/{self.total}] {result['run_id']}: {what} | failures {self.failed} | "
-              f"elapsed {hms(elapsed)}, eta {hms(eta)}", file=self.stream, flush=True)
-
-
-def hms(seconds: float) -> str:
-    """Seconds as h:mm:ss."""
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def _chunks(items: list, n: int) -> list[list]:
-    n = max(1, min(n, len(items)))
-    return [items[i::n] for i in range(n)]
-
-
-def _run_local(todo, workers, progress):
-    if workers <= 1:
-        for cfg in todo:
-            for res in run_cells([cfg]):
-                progress.update(res)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    threads = _threads_per_worker(workers)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(threads,)) as pool:
-        futures = [pool.submit(run_cells, [cfg]) for cfg in todo]
-        for fut in as_completed(futures):
-            for res in fut.result():
-                progress.update(res)
-
-
-def make_executor(launcher: str, lcfg: LauncherConfig, folder: Path):
-    """A submitit executor: SLURM with the configured sbatch settings, or submitit's local executor."""
-    import submitit
-
-    if launcher == "slurm":
-        try:
-            ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
-        except RuntimeError as exc:  # no srun on this machine
-            raise UsageError(f"launcher 'slurm' needs a SLURM cluster ({exc}); valid here: local, submitit-local") from None
-        ex.update_parameters(timeout_min=lcfg.timeout_min, slurm_partition=lcfg.slurm_partition,
-                             gpus_per_node=lcfg.slurm_gpus_per_node, cpus_per_task=lcfg.slurm_cpus_per_task,
-                             mem_gb=lcfg.slurm_mem_gb, slurm_array_parallelism=lcfg.slurm_array_parallelism,
-                             slurm_additional_parameters=dict(lcfg.slurm_additional))
-    else:
-        ex = submitit.AutoExecutor(folder=folder, cluster="local")
-        ex.update_parameters(timeout_min=lcfg.timeout_min)
-    return ex
-
-
-def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress):
-    """Submit through submitit: SLURM on a cluster, its local executor otherwise (same code path)."""
-    ex = make_executor(launcher, lcfg, out / ".submitit" / "%j")
-    if launcher == "slurm":  # one job per cell (an array), unless --workers asks for fewer, bigger jobs
-        batches = [[cfg] for cfg in todo] if workers <= 1 else _chunks(todo, workers)
-        threads = lcfg.slurm_cpus_per_task
-    else:  # the local executor starts every job at once: cap concurrency with one job per worker
-        batches = _chunks(todo, max(1, workers))
-        threads = _threads_per_worker(len(batches))
-    with ex.batch():
-        jobs = [ex.submit(run_cells, batch, threads) for batch in batches]
-    pending = dict(enumerate(jobs))
-    while pending:
-        for key, job in list(pending.items()):
-            if job.done():
-                del pending[key]
-                try:
-                    results = job.result()
-                except Exception as exc:
-                    results = [{"run_id": f"job {job.job_id}", "ok": False, "error": str(exc).splitlines()[-1]}]
-                for res in results:
-                    progress.update(res)
-        time.sleep(0.5)
-
-
-def load_launcher(launcher: str, overrides=()) -> LauncherConfig:
-    """Launcher settings: ``configs/launcher/<launcher>.yaml`` when it exists, then ``launcher.*`` overrides."""
-    path = resource_dir("configs") / "launcher" / f"{launcher}.yaml"
-    return merge(LauncherConfig, [path] if path.exists() else [], overrides)
-
-
-def split_overrides(overrides) -> tuple[list, list]:
-    """Separate ``launcher.*`` overrides from run-config overrides."""
-    run, launch = [], []
-    for item in overrides:
-        (launch if item.startswith("launcher.") else run).append(item.removeprefix("launcher."))
-    return run, launch
 
 
 def scale_config(grid: Grid, out: Path):

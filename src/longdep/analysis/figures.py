@@ -10,36 +10,17 @@ drawn beside it: the bag-of-words classifier and the best surface heuristic of t
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from longdep.analysis import style
+from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, _draw_baselines, _empty,  # noqa: F401
+                                     _finish, _legend_outside, _log2_ticks, _panels, _stage, distance_bin, pooled,
+                                     setting_label, t_interval)
 from longdep.records import read_csv
-
-RUN_KEYS = ("run_id", "model", "seed", "train_min_distance", "train_max_distance")
-SETTING = ("train_min_distance", "train_max_distance")
-START = "train_start_max_distance"  # > 0: a starting-small run, an experiment of its own
-PANELS_PER_ROW = 3
-
-
-def _stage(df: pd.DataFrame | None, start_small: bool, objective: str | None = "classify") -> pd.DataFrame | None:
-    """The runs trained from the start on their distances (default), or the starting-small runs; of
-    one training objective (results written before the ``lm`` objective existed are ``classify``;
-    None: both). Every figure but :func:`plot_objectives` shows one objective at a time."""
-    if df is None:
-        return None
-    start = df[START].fillna(0) if START in df else pd.Series(0, index=df.index)
-    df = df.assign(objective=df["objective"].fillna("classify") if "objective" in df else "classify")
-    keep = (start > 0) if start_small else (start == 0)
-    if objective is not None:
-        keep &= df["objective"] == objective
-    return df[keep].reset_index(drop=True)
-
 
 def load_accuracy(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame:
     return _stage(read_csv(Path(folder) / "accuracy.csv"), start_small, objective)
@@ -72,36 +53,6 @@ def load_runs(folder: Path, start_small: bool = False, objective: str | None = "
     return _stage(pd.DataFrame(rows), start_small, objective) if rows else pd.DataFrame(rows)
 
 
-def t_interval(values) -> tuple[float, float]:
-    """Seed-level 95% t-interval of the mean: mean +- t(0.975, n-1) * s / sqrt(n) (a point for n < 2)."""
-    from scipy import stats
-
-    v = np.asarray(values, float)
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, m
-    h = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m - h, m + h
-
-
-def setting_label(lo: int, hi: int) -> str:
-    return f"trained at {lo}" if lo == hi else f"trained on {lo}-{hi}"
-
-
-def pooled(df: pd.DataFrame, by) -> pd.DataFrame:
-    """Accuracy pooled over the slices within each ``by`` group: sum(correct) / sum(n)."""
-    if "correct" not in df.columns:  # baselines carry accuracy and n only
-        df = df.assign(correct=df["accuracy"] * df["n"])
-    g = df.groupby(list(by), as_index=False, observed=True)[["n", "correct"]].sum()
-    g["accuracy"] = g["correct"] / g["n"]
-    return g
-
-
-def distance_bin(d: pd.Series) -> pd.Series:
-    """Test distances binned on a log2 scale (1, 2, 3-4, 5-8, ...), labelled by the bin's upper end."""
-    return (2 ** np.ceil(np.log2(d.astype(float)))).astype(int)
-
-
 def by_distance(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
     """Accuracy per run (or heuristic) and distance bin on the test set by distance."""
     d = acc[acc["test_set"] == "distance"] if "test_set" in acc else acc
@@ -117,24 +68,6 @@ def _best_baselines(base: pd.DataFrame, lo: int, hi: int, test_set: str) -> pd.D
     rules = overall.drop(["majority", "bag_of_words"], errors="ignore")
     keep = [h for h in ("bag_of_words",) if h in overall] + ([rules.idxmax()] if len(rules) else [])
     return b[b["heuristic"].isin(keep)]
-
-
-def _panels(n: int, width: float = 3.6, height: float = 3.0):
-    nrows = max(1, math.ceil(n / PANELS_PER_ROW))
-    ncols = max(1, math.ceil(n / nrows))
-    fig, grid = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows + 0.4), sharey=True, squeeze=False)
-    axes = list(grid.flat)
-    for ax in axes[n:]:
-        ax.set_axis_off()
-    return fig, grid, axes[:n]
-
-
-def _draw_baselines(ax, b: pd.DataFrame, x: str, transform=None) -> None:
-    for i, (h, hdf) in enumerate(b.groupby("heuristic")):
-        hdf = pooled(hdf, [x]).sort_values(x)
-        xs = transform(hdf[x]) if transform else hdf[x]
-        ax.plot(xs, hdf["accuracy"], color="0.45", lw=1, ls=("--", ":", "-.")[i % 3],
-                label=style.baseline_name(h))
 
 
 def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
@@ -184,38 +117,6 @@ def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | Non
     return _finish(fig, grid, axes, "accuracy")
 
 
-NESTED_BASELINES = ("bag_of_words", "first_noun", "nearest_noun")
-
-
-def plot_nested(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
-    """Nested dependencies (the ``nested`` task): accuracy per level, 0 = the outermost verb (the main
-    verb, agreeing with the first noun) to ``depth`` = the innermost, a panel per depth, mean over
-    seeds with a t-interval; grey: bag-of-words, the first noun (right at level 0) and the nearest
-    noun (right at the innermost level)."""
-    style.apply()
-    a = acc[acc["test_set"] == "nested"]
-    if not len(a):
-        return _empty("no nested-task results here")
-    keys = ["run_id", "model", "seed", "depth", "level"]
-    a = style.display(pooled(a, keys))
-    depths = sorted(set(a["depth"]))
-    fig, grid, axes = _panels(len(depths))
-    for ax, depth in zip(axes, depths):
-        sub = a[a["depth"] == depth]
-        sns.lineplot(data=sub, x="level", y="accuracy", hue="model", palette=style.model_colors(),
-                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
-        if baselines is not None and "depth" in baselines:
-            b = baselines[(baselines["test_set"] == "nested") & (baselines["depth"] == depth)
-                          & baselines["heuristic"].isin(NESTED_BASELINES)]
-            _draw_baselines(ax, b, "level")
-        ax.set_xticks(range(depth + 1), ["outer" if lv == 0 else ("inner" if lv == depth else str(lv))
-                                         for lv in range(depth + 1)])
-        ax.set_ylim(0.0, 1.02)
-        ax.set_title(f"depth {depth} ({depth + 1} nested dependencies)")
-        ax.set_xlabel("queried verb (level)")
-    return _finish(fig, grid, axes, "accuracy")
-
-
 OBJECTIVES = {"classify": ("predict the number (classifier)", "#333333"),
               "lm": ("language model (minimal pair)", "#e69f00")}
 
@@ -251,73 +152,6 @@ def plot_objectives(acc: pd.DataFrame) -> plt.Figure:
     _legend_outside(fig, [grid[0][-1]])
     fig.tight_layout()
     return fig
-
-
-TARGETS = {"subject": "to the subject", "attractor": "to an attractor (mean)", "offset_noun": "to the noun at the training offset"}
-
-
-def plot_attention(att: pd.DataFrame) -> plt.Figure:
-    """Where attention looks from the query: per attention model and layer (rows), the weight on the
-    subject, on an attractor and on the noun at the training offset (columns), as heads x test-distance
-    heat maps, mean over seeds, for the widest training setting. ``uniform`` (1 / keys visible) is
-    what attention that looks nowhere in particular would give each position: it is in the titles."""
-    style.apply()
-    if att is None or not len(att):
-        return _empty("no attention analyses in these results")
-    mixed = att[att["train_min_distance"] != att["train_max_distance"]]
-    att = mixed if len(mixed) else att
-    hi = att["train_max_distance"].max()
-    a = att[att["train_max_distance"] == hi].assign(distance=lambda d: distance_bin(d["distance"]))
-    a = a.assign(w=a["weight"] * a["n"]).groupby(["model", "seed", "layer", "head", "distance", "target"],
-                                                   as_index=False)[["w", "n"]].sum()
-    a = a.assign(weight=a["w"] / a["n"]).groupby(["model", "layer", "head", "distance", "target"], as_index=False)["weight"].mean()
-    targets = [t for t in TARGETS if t in set(a["target"])]
-    panels = [(m, layer) for m in style.model_order() if m in set(a["model"])
-              for layer in sorted(set(a[a["model"] == m]["layer"]))]
-    fig, grid = plt.subplots(len(panels), len(targets), figsize=(3.6 * len(targets), 1.9 * len(panels) + 0.6),
-                             squeeze=False)
-    vmax = float(a[a["target"].isin(targets)]["weight"].max())
-    for r, (model, layer) in enumerate(panels):
-        sub = a[(a["model"] == model) & (a["layer"] == layer)]
-        uniform = sub[sub["target"] == "uniform"]["weight"].mean()
-        for c, target in enumerate(targets):
-            ax = grid[r][c]
-            table = sub[sub["target"] == target].pivot_table(index="head", columns="distance", values="weight")
-            sns.heatmap(table, ax=ax, vmin=0.0, vmax=vmax, cmap="viridis", cbar=c == len(targets) - 1,
-                        cbar_kws={"label": "attention weight"} if c == len(targets) - 1 else None)
-            ax.set_title(f"{style.model_name(model)}, layer {layer + 1}: {TARGETS[target]}\n"
-                         f"(uniform: {uniform:.3f})", fontsize=8)
-            ax.set_xlabel("test distance (bin upper end)" if r == len(panels) - 1 else "")
-            ax.set_ylabel("head" if c == 0 else "")
-    fig.suptitle(f"attention from the query position, trained on {setting_label(att['train_min_distance'].min(), hi)[11:]}",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_state_probe(probe: pd.DataFrame) -> plt.Figure:
-    """What the recurrent state holds: a linear probe's accuracy at decoding the subject's number from
-    the hidden state, against the distance travelled since the subject (log2 bins), a curve per
-    recurrent model, mean over seeds with a t-interval, a panel per training setting."""
-    style.apply()
-    if probe is None or not len(probe):
-        return _empty("no state probes in these results")
-    p = probe.assign(offset=(2 ** np.ceil(np.log2(probe["offset"].astype(float) + 1))).astype(int),
-                     right=probe["accuracy"] * probe["n"])
-    p = p.groupby([*RUN_KEYS, "offset"], as_index=False)[["right", "n"]].sum()
-    p = style.display(p.assign(accuracy=p["right"] / p["n"]))
-    settings = sorted(set(zip(p["train_min_distance"], p["train_max_distance"])), key=lambda s: (s[0] == s[1], s[1]))
-    fig, grid, axes = _panels(len(settings))
-    for ax, (lo, hi) in zip(axes, settings):
-        sub = p[(p["train_min_distance"] == lo) & (p["train_max_distance"] == hi)]
-        sns.lineplot(data=sub, x="offset", y="accuracy", hue="model", palette=style.model_colors(),
-                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
-        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
-        _log2_ticks(ax, sub["offset"])
-        ax.set_ylim(0.4, 1.02)
-        ax.set_title(setting_label(lo, hi))
-        ax.set_xlabel("tokens since the subject + 1 (bin upper end)")
-    return _finish(fig, grid, axes, "probe accuracy (subject number)")
 
 
 PROBES = {"flip_subject": "flip the subject (should flip)", "flip_attractor": "flip an intervening noun (should not)",
@@ -386,41 +220,6 @@ def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") 
     return fig
 
 
-def _log2_ticks(ax, values) -> None:
-    """A log2 x axis ticked at the values themselves (4, 16, 64), not 2^k."""
-    ax.set_xscale("log", base=2)
-    ticks = sorted(set(values))
-    ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
-    ax.minorticks_off()
-
-
-def _finish(fig, grid, axes, ylabel: str) -> plt.Figure:
-    """Label the first column, one legend outside the panels, tight layout."""
-    for row in grid:
-        row[0].set_ylabel(ylabel)
-    _legend_outside(fig, axes)
-    fig.tight_layout()
-    return fig
-
-
-def _empty(text: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 2))
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-    return fig
-
-
-def _legend_outside(fig, axes) -> None:
-    """One legend for a figure: the last panel's entries plus any others, right of the figure."""
-    h2, l2 = axes[-1].get_legend_handles_labels()
-    if axes[-1].get_legend():
-        axes[-1].get_legend().remove()
-    h1, l1 = axes[0].get_legend_handles_labels()
-    extra = [(h, lab) for h, lab in zip(h1, l1) if lab not in l2]
-    fig.legend([*h2, *[h for h, _ in extra]], [*l2, *[lab for _, lab in extra]],
-               loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-
-
 def accuracy_summary(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per model and training setting, mean over seeds: accuracy on the trained distances and on the
     others (test set by distance; for mixed training 1-D the others are the longer, unseen ones),
@@ -447,21 +246,12 @@ def baseline_table(baselines: pd.DataFrame) -> pd.DataFrame:
     return g.pivot_table(index="heuristic", columns=list(SETTING), values="accuracy").round(3)
 
 
-def mechanism_figures(folder: Path) -> list[Path]:
-    """attention.png and state_probe.png from attention.csv / probe.csv (classifier runs trained from
-    the start), where the folder has them."""
-    paths = []
-    for csv, plot, name in (("attention.csv", plot_attention, "attention"), ("probe.csv", plot_state_probe, "state_probe")):
-        rows = _stage(read_csv(Path(folder) / csv), False)
-        if rows is not None and len(rows):
-            paths += style.save(plot(rows), Path(folder) / "figures", name)
-    return paths
-
-
 def make_all(folder: Path) -> list[Path]:
     """Rebuild every figure the folder has data for; return the written paths."""
     folder = Path(folder)
     paths = []
+    from longdep.analysis.study_figures import mechanism_figures, plot_nested
+
     if (folder / "accuracy.csv").exists() and (load_accuracy(folder)["test_set"] == "nested").any():
         paths += style.save(plot_nested(load_accuracy(folder), load_baselines(folder)), folder / "figures", "nested")
     elif (folder / "accuracy.csv").exists():
