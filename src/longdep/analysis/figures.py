@@ -18,7 +18,7 @@ import seaborn as sns
 
 from longdep.analysis import style
 from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, _draw_baselines, _empty,  # noqa: F401
-                                     _finish, _legend_outside, _log2_ticks, _panels, _stage, distance_bin, pooled,
+                                     _finish, _legend_outside, _log2_ticks, _panels, _stage, distance_bin, per_setting, pooled,
                                      setting_label, t_interval)
 from longdep.records import read_csv
 
@@ -74,13 +74,8 @@ def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None 
     """Accuracy vs test distance (log2 bins), a panel per training setting; the shaded span is the
     training range, distances right of it were never seen in training."""
     style.apply()
-    d = style.display(by_distance(acc))
-    settings = sorted(set(zip(d["train_min_distance"], d["train_max_distance"])), key=lambda s: (s[0] == s[1], s[1]))
-    fig, grid, axes = _panels(len(settings))
-    for ax, (lo, hi) in zip(axes, settings):
-        sub = d[(d["train_min_distance"] == lo) & (d["train_max_distance"] == hi)]
-        sns.lineplot(data=sub, x="distance", y="accuracy", hue="model", palette=style.model_colors(),
-                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
+    fig, grid, axes, panels = per_setting(style.display(by_distance(acc)), "distance", "accuracy")
+    for ax, lo, hi, sub in panels:
         if baselines is not None:
             b = _best_baselines(baselines, lo, hi, "distance")
             _draw_baselines(ax, b.assign(distance=distance_bin(b["distance"])), "distance")
@@ -148,10 +143,7 @@ def plot_objectives(acc: pd.DataFrame) -> plt.Figure:
             ax.set_ylim(0.0, 1.02)
             ax.set_title(f"{style.model_name(model)}\n{setting_label(lo, hi)}", fontsize=8)
             ax.set_xlabel("test distance (bin upper end)")
-        grid[r][0].set_ylabel("accuracy")
-    _legend_outside(fig, [grid[0][-1]])
-    fig.tight_layout()
-    return fig
+    return _finish(fig, grid, [grid[0][-1]], "accuracy")
 
 
 PROBES = {"flip_subject": "flip the subject (should flip)", "flip_attractor": "flip an intervening noun (should not)",
@@ -182,10 +174,7 @@ def plot_counterfactual(cf: pd.DataFrame) -> plt.Figure:
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(f"{PROBES[probe]}\n{setting_label(lo, hi)}", fontsize=8)
             ax.set_xlabel("test distance (bin upper end)")
-        grid[r][0].set_ylabel("predictions changed")
-    _legend_outside(fig, [grid[0][-1]])
-    fig.tight_layout()
-    return fig
+    return _finish(fig, grid, [grid[0][-1]], "predictions changed")
 
 
 def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") -> plt.Figure:

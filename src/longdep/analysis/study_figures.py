@@ -12,7 +12,7 @@ import seaborn as sns
 
 from longdep.analysis import style
 from longdep.analysis.panels import (RUN_KEYS, _draw_baselines, _empty, _finish, _log2_ticks, _panels, _stage,
-                                     distance_bin, pooled, setting_label, t_interval)
+                                     distance_bin, per_setting, pooled, setting_label, t_interval)
 from longdep.records import read_csv
 
 
@@ -100,13 +100,8 @@ def plot_state_probe(probe: pd.DataFrame) -> plt.Figure:
     p = probe.assign(offset=(2 ** np.ceil(np.log2(probe["offset"].astype(float) + 1))).astype(int),
                      right=probe["accuracy"] * probe["n"])
     p = p.groupby([*RUN_KEYS, "offset"], as_index=False)[["right", "n"]].sum()
-    p = style.display(p.assign(accuracy=p["right"] / p["n"]))
-    settings = sorted(set(zip(p["train_min_distance"], p["train_max_distance"])), key=lambda s: (s[0] == s[1], s[1]))
-    fig, grid, axes = _panels(len(settings))
-    for ax, (lo, hi) in zip(axes, settings):
-        sub = p[(p["train_min_distance"] == lo) & (p["train_max_distance"] == hi)]
-        sns.lineplot(data=sub, x="offset", y="accuracy", hue="model", palette=style.model_colors(),
-                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
+    fig, grid, axes, panels = per_setting(style.display(p.assign(accuracy=p["right"] / p["n"])), "offset", "accuracy")
+    for ax, lo, hi, sub in panels:
         ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
         _log2_ticks(ax, sub["offset"])
         ax.set_ylim(0.4, 1.02)
