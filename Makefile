@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/longdep grid quick --workers 2
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=12
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=12
 
 figures: $(STAMP)
 	$(BIN)/longdep figures $(RESULTS)

@@ -39,10 +39,3 @@ def reference(tmp_path_factory):
     assert res.returncode == 0, res.stderr[-3000:]
     return out
 
-
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (``make test`` runs two workers), every test that reads the smoke grid's
-    ``reference`` goes to one worker, so the grid is run once, not once per worker."""
-    for item in items:
-        if "reference" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("reference"))
