@@ -32,10 +32,18 @@ def grid(out, *args, timeout=300):
 
 
 @pytest.fixture(scope="session")
-def reference(tmp_path_factory):
-    """An uninterrupted smoke grid (training cells + a tiny scaling sweep) on two local workers."""
-    out = tmp_path_factory.mktemp("ref") / "smoke"
-    res = grid(out, "--workers", "2")
-    assert res.returncode == 0, res.stderr[-3000:]
+def reference(tmp_path_factory, worker_id):
+    """An uninterrupted smoke grid (training cells + a tiny scaling sweep) on two local workers, built
+    once per test session: under pytest-xdist the first worker to need it builds it (under a file
+    lock, in the session's shared temp folder) and the others read it. Tests only read it."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = root / "reference" / "smoke"
+    with FileLock(str(root / "reference.lock")):
+        if not (out / "grid_log.csv").exists():  # written last by the grid
+            res = grid(out, "--workers", "2")
+            assert res.returncode == 0, res.stderr[-3000:]
     return out
+
 
