@@ -22,6 +22,11 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 EXE = str(Path(sys.executable).with_name("longdep"))
+# A run that trains in a second: tiny model, 4 steps, small test sets (the training and LM tests).
+TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4", "train.val_every=2",
+        "train.val_size=32", "train.progress=false", "eval.span=0", "eval.distances=[2,6]", "eval.n_per_distance=16",
+        "eval.attractor_distances=[5]", "eval.attractor_counts=[0,1]", "eval.n_per_attractor=8",
+        "task.distance=1", "task.max_distance=3", "wandb.enabled=false"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 
 

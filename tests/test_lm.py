@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import TINY
 from longdep.tasks import get_task
 from longdep.tasks.agreement import AgreementConfig, generate
 from longdep.tasks.grammar import VOCAB, WORD2ID, number_forms
@@ -13,10 +14,6 @@ from longdep.training.config import load_config
 from longdep.training.evaluate import predict
 from longdep.training.lit import ClassifierModule, lm_loss, sentence_batch
 
-TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4", "train.val_every=2",
-        "train.val_size=32", "train.progress=false", "eval.span=0", "eval.distances=[2,6]", "eval.n_per_distance=16",
-        "eval.attractor_distances=[5]", "eval.attractor_counts=[0,1]", "eval.n_per_attractor=8",
-        "task.distance=1", "task.max_distance=3", "wandb.enabled=false"]
 
 
 def test_lm_loss_counts_every_real_next_token_once_and_no_padding():
@@ -163,8 +160,10 @@ def test_eval_pairs_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
     from longdep.training.pairs import read_pairs
 
     pairs.write_text('{"one_prefix_prefix": "the zebra", "one_prefix_word_good": "was", "one_prefix_word_bad": "were"}\n')
-    with pytest.raises(Exception, match="'zebra' is not in the task's vocabulary"):
+    from longdep.config import UsageError
+
+    with pytest.raises(UsageError, match="'zebra' is not in the task's vocabulary"):
         read_pairs(pairs, VOCAB)
     pairs.write_text('{"one_prefix_prefix": "the chef"}\n')
-    with pytest.raises(Exception, match="line 1 lacks one_prefix_word_good, one_prefix_word_bad"):
+    with pytest.raises(UsageError, match="line 1 lacks one_prefix_word_good, one_prefix_word_bad"):
         read_pairs(pairs, VOCAB)

@@ -6,14 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import TINY
 from longdep.models import MODELS
 from longdep.training.config import load_config
 from longdep.training.run import is_done, train_one
 
-TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4", "train.val_every=2",
-        "train.val_size=32", "train.progress=false", "eval.span=0", "eval.distances=[2,6]", "eval.n_per_distance=16",
-        "eval.attractor_distances=[5]", "eval.attractor_counts=[0,1]", "eval.n_per_attractor=8",
-        "task.distance=1", "task.max_distance=3", "wandb.enabled=false"]
 ACC_COLUMNS = ["run_id", "model", "seed", "train_min_distance", "train_max_distance", "test_set", "distance", "frame",
                "attractors", "n", "accuracy"]
 

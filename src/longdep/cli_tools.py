@@ -13,7 +13,7 @@ def cmd_analyze(args) -> None:
     from longdep.analysis.study_figures import mechanism_figures
     from longdep.records import append_rows, exclusive
     from longdep.tasks import get_task
-    from longdep.training.evaluate import _with, run_columns
+    from longdep.training.evaluate import run_columns, with_run_columns
     from longdep.training.mechanism import analyses
     from longdep.training.run import load_trained, weights_path
 
@@ -31,7 +31,7 @@ def cmd_analyze(args) -> None:
             _, _, tok, lab, meta = spec.test_sets(cfg.task, cfg.eval)[0]  # the test set by distance
             for name, df in analyses(module, cfg, spec, tok, lab, meta).items():
                 if len(df):
-                    append_rows(folder / name, _with(run_columns(cfg, record.stem), df))
+                    append_rows(folder / name, with_run_columns(run_columns(cfg, record.stem), df))
             print(f"analysed {record.stem}")
         for path in mechanism_figures(folder):
             print(f"wrote {path}")
@@ -65,11 +65,10 @@ def bench_cell(overrides) -> None:
     from longdep.training.config import load_config
     from longdep.training.run import train_one
 
-    imports = time.time() - psutil.Process().create_time()  # the interpreter, longdep and its libraries so far
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config("train", [*overrides, f"results_dir={tmp}", "name=bench", "train.progress=false"])
         import lightning  # noqa: F401 -- counted with the imports, as a grid worker pays them once
-        imports = time.time() - psutil.Process().create_time()
+        imports = time.time() - psutil.Process().create_time()  # the interpreter, longdep and its libraries
         rec = train_one(cfg)
     parts = {"process start and imports": imports, **rec["timings_s"]}
     total = sum(parts.values())

@@ -116,10 +116,11 @@ OBJECTIVES = {"classify": ("predict the number (classifier)", "#333333"),
               "lm": ("language model (minimal pair)", "#e69f00")}
 
 
-def plot_objectives(acc: pd.DataFrame) -> plt.Figure:
+def plot_objectives(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
     """The two training objectives side by side: accuracy vs test distance per model (a panel each),
     the classifier against the language model scored on the verb's minimal pair, for every mixed
-    training setting that has language-model runs (a row each)."""
+    training setting that has language-model runs (a row each); grey: bag-of-words and the best
+    surface heuristic of that setting, as on the headline figure."""
     style.apply()
     d = by_distance(acc[acc["test_set"] == "distance"], (*RUN_KEYS, "objective"))
     lm = d[d["objective"] == "lm"]
@@ -137,6 +138,9 @@ def plot_objectives(acc: pd.DataFrame) -> plt.Figure:
             sub = d[(d["train_min_distance"] == lo) & (d["train_max_distance"] == hi) & (d["model"] == model)]
             sns.lineplot(data=sub, x="distance", y="accuracy", hue="objective", palette=palette, errorbar=t_interval,
                          marker="o", ax=ax, legend=(r, c) == (0, len(models) - 1))
+            if baselines is not None:  # bag-of-words and the best heuristic, as on the headline figure
+                b = _best_baselines(baselines, lo, hi, "distance")
+                _draw_baselines(ax, b.assign(distance=distance_bin(b["distance"])), "distance")
             ax.axvspan(lo, hi, color="0.9", zorder=0)
             ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
             _log2_ticks(ax, sub["distance"])
@@ -256,7 +260,7 @@ def make_all(folder: Path) -> list[Path]:
         paths += mechanism_figures(folder)
         both = load_accuracy(folder, objective=None)
         if (both["objective"] == "lm").any():
-            paths += style.save(plot_objectives(both), folder / "figures", "objectives")
+            paths += style.save(plot_objectives(both, base), folder / "figures", "objectives")
     if (folder / "scaling.csv").exists():
         from longdep.analysis.scaling_figures import make_scaling_figures
 

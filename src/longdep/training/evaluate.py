@@ -81,19 +81,19 @@ def evaluate(module, cfg: RunConfig, rid: str, clock: dict | None = None) -> tup
             if cfg.eval.analyses:
                 from longdep.training.mechanism import analyses
 
-                extra = {name: _with(ident, df) for name, df in analyses(module, cfg, spec, tok, lab, meta).items()
+                extra = {name: with_run_columns(ident, df) for name, df in analyses(module, cfg, spec, tok, lab, meta).items()
                          if len(df)}
             clock["analyses"] += time.perf_counter() - mark
     acc = pd.concat(acc_frames, ignore_index=True)
     slices = [c for c in acc.columns if c not in ("test_set", "n", "correct", "accuracy")]
-    acc = pd.concat([pd.DataFrame([ident] * len(acc)), acc[["test_set", *slices, "n", "correct", "accuracy"]]], axis=1)
+    acc = with_run_columns(ident, acc[["test_set", *slices, "n", "correct", "accuracy"]])
     probes = pd.concat(probe_frames, ignore_index=True) if probe_frames else pd.DataFrame()
     if len(probes):
-        probes = _with(ident, probes)
+        probes = with_run_columns(ident, probes)
     return acc, probes, overall, extra
 
 
-def _with(ident: dict, df: pd.DataFrame) -> pd.DataFrame:
+def with_run_columns(ident: dict, df: pd.DataFrame) -> pd.DataFrame:
     """The run's identifying columns, then ``df``'s."""
     return pd.concat([pd.DataFrame([ident] * len(df)), df.reset_index(drop=True)], axis=1)
 
@@ -127,4 +127,4 @@ def write_baselines(cfg: RunConfig, path) -> None:
             return
         df = spec.baselines(cfg.task, cfg.eval)
         ident = {"run_id": bid, **{k: v for k, v in spec.run_columns(cfg.task).items() if k != "objective"}}
-        append_rows(path, pd.concat([pd.DataFrame([ident] * len(df)), df], axis=1))
+        append_rows(path, with_run_columns(ident, df))

@@ -20,10 +20,11 @@ REQUIRED = ("one_prefix_prefix", "one_prefix_word_good", "one_prefix_word_bad")
 EXTRA = ("distance", "attractors", "construction", "frame", "depth")
 
 
-def read_pairs(path: Path, vocab) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Token ids (n, L) of prefix + good word (right-padded with 0), the prefix lengths, and the rows."""
+def read_pairs(path: Path, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+    """Token ids (n, L) of prefix + good word (right-padded with 0), the prefix lengths, the bad words'
+    ids and the rows."""
     ids = {w: i for i, w in enumerate(vocab)}
-    rows, seqs, lengths = [], [], []
+    rows, seqs, lengths, bad = [], [], [], []
     try:
         lines = Path(path).read_text().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -44,13 +45,14 @@ def read_pairs(path: Path, vocab) -> tuple[np.ndarray, np.ndarray, list[dict]]:
             raise UsageError(f"{path} line {n}: {unknown[0]!r} is not in the task's vocabulary of {len(vocab) - 1} words")
         seqs.append([ids[w] for w in words[:-1]])
         lengths.append(len(words) - 2)
+        bad.append(ids[words[-1]])
         rows.append(row)
     if not rows:
         raise UsageError(f"{path} holds no pairs")
     tokens = np.zeros((len(seqs), max(map(len, seqs))), np.int64)
     for i, s in enumerate(seqs):
         tokens[i, :len(s)] = s
-    return tokens, np.asarray(lengths), rows
+    return tokens, np.asarray(lengths), np.asarray(bad), rows
 
 
 def score_pairs(path: Path, record: Path, batch_size: int = 256) -> pd.DataFrame:
@@ -63,16 +65,14 @@ def score_pairs(path: Path, record: Path, batch_size: int = 256) -> pd.DataFrame
     spec = get_task(cfg.task.name)
     if spec.label_tokens is None:
         raise UsageError(f"task {cfg.task.name!r} has no minimal-pair form (no label_tokens)")
-    tokens, prefix_len, rows = read_pairs(path, spec.vocab)
+    tokens, prefix_len, bad, rows = read_pairs(path, spec.vocab)
     if (prefix_len < 1).any():
         raise UsageError(f"{path}: pair {int(np.argmax(prefix_len < 1))} has an empty prefix")
     n = len(rows)
     forms = spec.label_tokens(tokens, {"verb_index": prefix_len})  # (n, n_labels): the good word's label forms
     good = tokens[np.arange(n), prefix_len]
-    bad = np.array([spec.vocab.index(r["one_prefix_word_bad"]) for r in rows])
     labels = np.argmax(forms == good[:, None], axis=1)
-    ok = (forms[np.arange(n), labels] == good) & (forms[np.arange(n), 1 - labels] == bad) if forms.shape[1] == 2 else \
-        (forms[np.arange(n), labels] == good)
+    ok = (forms == good[:, None]).any(1) & (forms == bad[:, None]).any(1) & (good != bad)
     if not ok.all():
         i = int(np.argmin(ok))
         raise UsageError(f"{path}: pair {rows[i].get('pairID', i)} ({rows[i]['one_prefix_word_good']!r} / "
