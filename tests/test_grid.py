@@ -188,3 +188,16 @@ def test_tuning_stage_chooses_per_model_on_validation_and_every_cell_uses_it(tmp
         cells = [c for c in res.cells if c.model.name == model]
         assert len(cells) == 2 and {c.train.lr for c in cells} == set(rows[rows["chosen"]]["train.lr"])
     assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 4
+
+
+def test_a_block_can_start_from_another_config_and_gets_the_tuned_values(tmp_path, monkeypatch):
+    from longdep.grid import cell_configs, load_grid
+
+    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
+    mixed = TUNED.replace("task.distance: 1, task.max_distance: 3, ", "")  # task keys belong to one task
+    (tmp_path / "mixed.yaml").write_text(mixed + "also:\n  - config: nested\n    base: {task.max_depth: 2}\n"
+                                         "    axes: {model.name: [lstm]}\n")
+    cells = cell_configs(load_grid("mixed"), tmp_path / "out", chosen={"lstm": {"train.lr": 0.01}})
+    nested = [c for c in cells if c.task.name == "nested"]
+    assert len(cells) == 5 and len(nested) == 1
+    assert nested[0].task.max_depth == 2 and nested[0].train.lr == 0.01 and nested[0].train.max_steps == 6

@@ -32,10 +32,12 @@ from longdep.training.config import load_config
 
 @dataclass
 class Block:
-    """Cells: the product of ``axes`` (dotted key -> list of values), on top of ``base``."""
+    """Cells: the product of ``axes`` (dotted key -> list of values), on top of ``base``; ``config``: the
+    run config these cells start from when it is not the grid's (e.g. ``nested``, another task)."""
 
     base: Dict[str, Any] = field(default_factory=dict)
     axes: Dict[str, List[Any]] = field(default_factory=dict)
+    config: Optional[str] = None
 
 
 @dataclass
@@ -83,11 +85,11 @@ def load_grid(name: str) -> Grid:
 
 
 def _products(grid: Grid):
-    """Every cell's values from the grid's blocks, in order."""
+    """``(config name, values)`` of every cell of the grid's blocks, in order."""
     for block in [Block(grid.base, grid.axes), *grid.also]:
         keys = list(block.axes)
         for combo in itertools.product(*block.axes.values()):
-            yield {**grid.base, **block.base, **dict(zip(keys, combo))}
+            yield block.config or grid.config, {**grid.base, **block.base, **dict(zip(keys, combo))}
 
 
 def tune_configs(grid: Grid, out: Path, overrides=()) -> list:
@@ -95,7 +97,7 @@ def tune_configs(grid: Grid, out: Path, overrides=()) -> list:
     if grid.tune is None:
         return []
     t, out = grid.tune, Path(out)
-    subjects = list(dict.fromkeys(v[t.by] for v in _products(grid) if t.by in v))
+    subjects = list(dict.fromkeys(v[t.by] for _, v in _products(grid) if t.by in v))
     cells = []
     for subject in subjects:
         for combo in itertools.product(*t.axes.values()):
@@ -105,12 +107,13 @@ def tune_configs(grid: Grid, out: Path, overrides=()) -> list:
     return cells
 
 
-def _load_cell(grid: Grid, overrides, values: dict):
-    """One cell's validated RunConfig. Its W&B runs are grouped by the grid's name (not the output
-    folder's, which ``--out`` may change) unless the grid or the user sets ``wandb.group``."""
+def _load_cell(grid: Grid, overrides, values: dict, config: str | None = None):
+    """One cell's validated RunConfig (from ``config``, by default the grid's). Its W&B runs are grouped
+    by the grid's name (not the output folder's, which ``--out`` may change) unless the grid or the
+    user sets ``wandb.group``."""
     if grid.name and "wandb.group" not in values and not any(o.startswith("wandb.group=") for o in overrides):
         values = {**values, "wandb.group": grid.name}
-    return load_config(grid.config, overrides, values)
+    return load_config(config or grid.config, overrides, values)
 
 
 def _get(cfg, dotted: str):
@@ -145,10 +148,10 @@ def cell_configs(grid: Grid, out: Path, overrides=(), chosen: dict | None = None
     if grid.tune is not None and chosen is None:
         chosen = choose(grid, tune_configs(grid, out, overrides))
     cells = []
-    for values in _products(grid):
+    for config, values in _products(grid):
         extra = (chosen or {}).get(values.get(grid.tune.by), {}) if grid.tune else {}
         values = {**values, **extra, "name": out.name, "results_dir": str(out.parent)}
-        cells.append(_load_cell(grid, overrides, values))
+        cells.append(_load_cell(grid, overrides, values, config))
     return cells
 
 
