@@ -3,6 +3,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ENV
 from longdep import cli
 
@@ -62,8 +64,29 @@ def test_report_renders_from_results_and_the_readme_section_is_current(reference
     from longdep.analysis import report
 
     text = report.render(reference)
-    assert text.startswith(report.BEGIN) and text.rstrip().endswith(report.END)
+    begin, end = report.markers(reference)
+    assert text.startswith(begin) and text.rstrip().endswith(end) and reference.name in begin
     assert "| LSTM | 1-4 |" in text and "flip_subject" in text
     root = Path(__file__).resolve().parents[1]
-    assert report.write(root / "results" / "paper", root / "README.md", check=True), \
-        "README.md is not current: run `longdep report results/paper --write README.md`"
+    for folder in ("paper", "scale_gpu"):  # one section per committed results folder
+        assert report.write(root / "results" / folder, root / "README.md", check=True), \
+            f"README.md is not current: run `longdep report results/{folder} --write README.md`"
+
+
+def test_report_of_a_cost_sweep_alone_names_the_gpu_and_links_the_figures_it_drew(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from longdep.analysis import report
+    from longdep.config import UsageError
+
+    src = Path(__file__).resolve().parents[1] / "results" / "scale_gpu"
+    (tmp_path / "g" / "figures").mkdir(parents=True)
+    for f in ("scaling.csv", "scaling_env.json"):
+        shutil.copy(src / f, tmp_path / "g" / f)
+    (tmp_path / "g" / "figures" / "time_vs_n_bf16-mixed.png").write_bytes(b"")
+    text = report.render(tmp_path / "g")
+    assert "NVIDIA H200" in text and "time slope, cuda" in text and "N=8192 (oom)" in text
+    assert "figures/time_vs_n_bf16-mixed.png" in text and "memory_vs_n" not in text and "speedup" not in text
+    with pytest.raises(UsageError, match="no accuracy.csv or scaling.csv"):
+        report.render(tmp_path)

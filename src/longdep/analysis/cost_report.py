@@ -39,15 +39,20 @@ def fixed_batch_table(df: pd.DataFrame) -> str:
     if not len(summary):
         return "(no fixed-batch series)"
     fixed = fixed_batch(df)
-    cpu = summary[summary["device"] == "cpu"]
-    threads = sorted(set(cpu["threads"]))
-    top = max(threads) if threads else None
-    lines = ["| model | " + " | ".join(f"time slope, {t} thread{'s' if t > 1 else ''}" for t in threads)
+    # one time-slope column per (device, threads); the other columns from the last: the GPU, else all cores
+    series = sorted(set(zip(summary["device"], summary["threads"])), key=lambda k: (k[0] != "cpu", k[1]))
+    top = series[-1]
+
+    def label(device, t):
+        return "time slope" + (f", {t} thread{'s' if t > 1 else ''}" if device == "cpu" else f", {device}")
+
+    lines = ["| model | " + " | ".join(label(*k) for k in series)
              + " | memory slope | largest N run | step time there | peak memory there | of matmul peak | over budget at |",
-             "|---|" + "---|" * (len(threads) + 6)]
-    for _, row in _order(cpu[cpu["threads"] == top]).iterrows():
-        key = (cpu["model"] == row["model"]) & (cpu["backend"] == row["backend"])
-        slopes = [cpu[key & (cpu["threads"] == t)]["time_slope"] for t in threads]
+             "|---|" + "---|" * (len(series) + 6)]
+    at = summary[(summary["device"] == top[0]) & (summary["threads"] == top[1])]
+    for _, row in _order(at).iterrows():
+        key = (summary["model"] == row["model"]) & (summary["backend"] == row["backend"])
+        slopes = [summary[key & (summary["device"] == d) & (summary["threads"] == t)]["time_slope"] for d, t in series]
         walls = fixed[(fixed["model"] == row["model"]) & (fixed["backend"] == row["backend"])
                       & fixed["status"].isin(["oom", "timeout"])]
         wall = (f"N={int(walls['seq_len'].min())} ({walls.sort_values('seq_len')['status'].iloc[0]})"
@@ -110,7 +115,9 @@ def render_cost(folder: Path, link: str | None = None) -> str:
     when = ("one sweep" if len(days) <= 1 else "sweeps on " + " and ".join(
         f"{day} ({n} points)" for day, n in days.items()) + " (a resumed sweep keeps its earlier points; compare "
         "points of one day)")
-    setup = (f"{when} on {env.get('cpu', 'this machine')} ({env.get('all_cores', '?')} cores), "
+    where = (f"{env['gpu']}, torch {env.get('versions', {}).get('torch', '?')}" if env.get("gpu") and cfg.get("device") != "cpu"
+             else f"{env.get('cpu', 'this machine')} ({env.get('all_cores', '?')} cores)")
+    setup = (f"{when} on {where}, precision {', '.join(cfg.get('precision', ['32']))}, "
              f"d={m.get('d_model', '?')}, {m.get('layers', '?')} layers, {m.get('norm', '?')}-norm, fixed batch "
              f"{cfg.get('batch', '?')}, memory budget {cfg.get('mem_budget_gb', '?')} GB per point; slopes over the "
              f"largest {FIT_LARGEST} lengths that ran")
@@ -118,15 +125,25 @@ def render_cost(folder: Path, link: str | None = None) -> str:
         f"**Cost against sequence length** ({setup}). Step time is forward + backward, median of "
         f"{cfg.get('repeats', '?')}; memory is the step's measured peak; the fraction of peak is against a matmul "
         "timed in the same run:\n\n" + fixed_batch_table(df),
-        speedup_line(df),
-        f"![step time vs N]({figs}/time_vs_n.png)\n![peak memory vs N]({figs}/memory_vs_n.png)\n"
-        f"![parallel speed-up]({figs}/speedup.png)",
+        (speed := speedup_line(df)),
+        figure_links(folder, figs, [("time_vs_n", "step time vs N"), ("memory_vs_n", "peak memory vs N")]
+                     + ([("speedup", "parallel speed-up")] if speed else [])),
         "**Parallelism across time, at constant tokens per step.** The same number of tokens per step at every N, "
         "laid out as many short sequences or few long ones: a recurrence's chain of dependent steps grows with N "
         "while each step's products shrink; attention's projections cost the same at every N while its score "
         "products (T x N x d per layer) grow with N; the parallel scan's work and depth (log2 N) barely change:\n\n"
         + constant_token_text(df),
     ]
-    if (folder / "figures" / "constant_tokens.png").exists():
-        parts.append(f"![constant tokens]({figs}/constant_tokens.png)")
+    parts.append(figure_links(folder, figs, [("constant_tokens", "constant tokens")]))
     return "\n\n".join(p for p in parts if p)
+
+
+def figure_links(folder: Path, figs: str, stems) -> str:
+    """Markdown images for the figures of ``folder`` written under each stem (one per precision:
+    ``time_vs_n.png``, ``time_vs_n_bf16-mixed.png`` ...); '' when none was drawn."""
+    out = []
+    for stem, alt in stems:
+        for path in sorted((Path(folder) / "figures").glob(f"{stem}*.png")):
+            if path.stem == stem or path.stem.startswith(stem + "_"):
+                out.append(f"![{alt}]({figs}/{path.name})")
+    return "\n".join(out)
