@@ -1,4 +1,5 @@
 """`longdep figures` rebuilds every figure of a results folder from its CSVs, offline."""
+import io
 import shutil
 import subprocess
 import sys
@@ -90,3 +91,31 @@ def test_report_of_a_cost_sweep_alone_names_the_gpu_and_links_the_figures_it_dre
     assert "figures/time_vs_n_bf16-mixed.png" in text and "memory_vs_n" not in text and "speedup" not in text
     with pytest.raises(UsageError, match="no accuracy.csv or scaling.csv"):
         report.render(tmp_path)
+
+
+def test_a_folder_with_both_objectives_and_the_nested_task_gets_every_figure_and_study_section(reference, tmp_path, monkeypatch):
+    """The paper folder holds agreement classifier runs, language-model runs and nested-task runs side by
+    side: the headline keeps to the classifier, and each study gets its figure and README section."""
+    from pathlib import Path
+
+    from longdep.analysis import figures, report
+    from longdep.grid import run_grid
+
+    smoke = (Path(__file__).resolve().parents[1] / "experiments" / "smoke.yaml").read_text()
+    (tmp_path / "mixed.yaml").write_text(smoke[:smoke.index("scale:")] + (
+        "also:\n"
+        "  - config: nested\n    base: {eval.n_per_attractor: 8, task.max_depth: 2, wandb.enabled: false}\n"
+        "    axes: {model.name: [lstm]}\n"
+        "  - base: {task.objective: lm, wandb.enabled: false}\n    axes: {model.name: [transformer]}\n"))
+    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
+    out = tmp_path / "paper"
+    shutil.copytree(reference, out, ignore=shutil.ignore_patterns("wandb", "figures", "scaling.csv"))
+    res = run_grid("mixed", out, stream=io.StringIO())
+    assert res.failed == 0 and res.ran == 2  # the smoke cells were already there
+    written = {p.stem for p in figures.make_all(out)}
+    assert {"nested", "objectives", "accuracy_vs_distance", "attention", "state_probe"} <= written
+    text = report.render(out)
+    for title in ("Two training objectives", "Nested dependencies", "Where attention looks", "What the recurrent state holds"):
+        assert f"**{title}" in text
+    assert "| transformer | 1-4 | 1 / 1 |" in text and "| LSTM | 1 | " in text  # classifier / LM seeds; nested row
+    assert "| LSTM | 1-4 | 1 |" in text  # the headline still counts the classifier runs alone

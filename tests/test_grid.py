@@ -190,12 +190,11 @@ def test_tuning_stage_chooses_per_model_on_validation_and_every_cell_uses_it(tmp
     assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 4
 
 
-def test_a_block_can_start_from_another_config_and_gets_the_tuned_values(tmp_path, monkeypatch):
+def test_a_block_can_start_from_another_config_and_gets_the_tuned_values_not_the_grids_task_keys(tmp_path, monkeypatch):
     from longdep.grid import cell_configs, load_grid
 
     monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
-    mixed = TUNED.replace("task.distance: 1, task.max_distance: 3, ", "")  # task keys belong to one task
-    (tmp_path / "mixed.yaml").write_text(mixed + "also:\n  - config: nested\n    base: {task.max_depth: 2}\n"
+    (tmp_path / "mixed.yaml").write_text(TUNED + "also:\n  - config: nested\n    base: {task.max_depth: 2}\n"
                                          "    axes: {model.name: [lstm]}\n")
     cells = cell_configs(load_grid("mixed"), tmp_path / "out", chosen={"lstm": {"train.lr": 0.01}})
     nested = [c for c in cells if c.task.name == "nested"]

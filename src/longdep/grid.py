@@ -85,11 +85,14 @@ def load_grid(name: str) -> Grid:
 
 
 def _products(grid: Grid):
-    """``(config name, values)`` of every cell of the grid's blocks, in order."""
+    """``(config name, values)`` of every cell of the grid's blocks, in order. A block with a config of
+    its own gets the grid's ``base`` without its ``task.*`` keys (they belong to the grid's task)."""
     for block in [Block(grid.base, grid.axes), *grid.also]:
         keys = list(block.axes)
+        own = block.config not in (None, grid.config)
+        base = {k: v for k, v in grid.base.items() if not (own and k.startswith("task."))}
         for combo in itertools.product(*block.axes.values()):
-            yield block.config or grid.config, {**grid.base, **block.base, **dict(zip(keys, combo))}
+            yield block.config or grid.config, {**base, **block.base, **dict(zip(keys, combo))}
 
 
 def tune_configs(grid: Grid, out: Path, overrides=()) -> list:

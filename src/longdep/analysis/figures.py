@@ -34,17 +34,21 @@ def load_counterfactual(folder: Path, start_small: bool = False, objective: str 
     return _stage(read_csv(Path(folder) / "counterfactual.csv"), start_small, objective)
 
 
-def load_runs(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame:
-    """One row per run record: model, seed, training setting, lr, width, parameters, steps-to-criterion."""
+def load_runs(folder: Path, start_small: bool = False, objective: str | None = "classify",
+              task: str | None = "agreement") -> pd.DataFrame:
+    """One row per run record of ``task`` (None: every task): model, seed, training setting, lr, width,
+    parameters, steps-to-criterion."""
     rows = []
     for path in sorted((Path(folder) / "runs").glob("*.json")):
         rec = json.loads(path.read_text())
         cfg = rec["config"]
-        task = cfg["task"]
+        t = cfg["task"]
+        if task is not None and t.get("name", "agreement") != task:
+            continue
         rows.append({"run_id": rec["run_id"], "model": cfg["model"]["name"], "seed": cfg["train"]["seed"],
-                     "train_min_distance": task["distance"],
-                     "train_max_distance": task.get("max_distance") or task["distance"],
-                     START: task.get("start_max_distance") or 0, "objective": task.get("objective", "classify"),
+                     "task": t.get("name", "agreement"), "train_min_distance": t.get("distance"),
+                     "train_max_distance": t.get("max_distance") or t.get("distance"),
+                     START: t.get("start_max_distance") or 0, "objective": t.get("objective", "classify"),
                      "start_steps": cfg["train"].get("start_steps", 0), "lr": cfg["train"]["lr"], "d_model": cfg["model"]["d_model"],
                      "parameters": rec.get("parameters"), "steps": rec["steps"],
                      "max_steps": cfg["train"]["max_steps"], "steps_to_95": rec["steps_to_95"],
@@ -245,9 +249,10 @@ def make_all(folder: Path) -> list[Path]:
     paths = []
     from longdep.analysis.study_figures import mechanism_figures, plot_nested
 
-    if (folder / "accuracy.csv").exists() and (load_accuracy(folder)["test_set"] == "nested").any():
+    tests = set(load_accuracy(folder)["test_set"]) if (folder / "accuracy.csv").exists() else set()
+    if "nested" in tests:
         paths += style.save(plot_nested(load_accuracy(folder), load_baselines(folder)), folder / "figures", "nested")
-    elif (folder / "accuracy.csv").exists():
+    if tests - {"nested"}:  # the agreement task's test sets
         acc, base = load_accuracy(folder), load_baselines(folder)
         paths += style.save(plot_accuracy_vs_distance(acc, base), folder / "figures", "accuracy_vs_distance")
         paths += style.save(plot_accuracy_vs_attractors(acc, base), folder / "figures", "accuracy_vs_attractors")

@@ -43,6 +43,15 @@ def t_interval(values) -> tuple[float, float]:
     return m - h, m + h
 
 
+def ci_text(values) -> str:
+    """``mean ± half-width`` of the seed-level 95% t-interval, the mean alone for one value, '-' for none."""
+    v = np.asarray(list(values), float)
+    if not len(v):
+        return "-"
+    lo, hi = t_interval(v)
+    return f"{v.mean():.2f} ± {(hi - lo) / 2:.2f}" if len(v) > 1 else f"{v.mean():.2f}"
+
+
 def setting_label(lo: int, hi: int) -> str:
     return f"trained at {lo}" if lo == hi else f"trained on {lo}-{hi}"
 

@@ -19,6 +19,8 @@ import pandas as pd
 
 from longdep.analysis import figures, style
 from longdep.analysis.cost_report import render_cost
+from longdep.analysis.panels import ci_text
+from longdep.analysis.report_study import sections
 from longdep.config import UsageError
 from longdep.records import read_csv
 
@@ -35,12 +37,7 @@ def markers(folder: Path) -> tuple[str, str]:
 BEGIN, END = markers(Path("results/paper"))
 
 
-def _ci(values) -> str:
-    v = np.asarray(list(values), float)
-    if not len(v):
-        return "-"
-    lo, hi = figures.t_interval(v)
-    return f"{v.mean():.2f} ± {(hi - lo) / 2:.2f}" if len(v) > 1 else f"{v.mean():.2f}"
+_ci = ci_text
 
 
 def _per_run(acc: pd.DataFrame, mask) -> pd.DataFrame:
@@ -233,7 +230,8 @@ def grid_time(folder: Path) -> str:
     if not len(full):
         return ""
     r = full.iloc[-1]
-    return (f" The last full run (`longdep grid`, {r['workers']} workers, {r['cores']} cores, {r['cpu']}, "
+    cells = f"{int(r['cells'])} cells, " if "cells" in r and r["cells"] == r["cells"] else ""
+    return (f" The last full run (`longdep grid`, {cells}{r['workers']} workers, {r['cores']} cores, {r['cpu']}, "
             f"{str(r['finished'])[:10]}) took {r['total_s'] / 60:.0f} min: tuning {r['tune_s'] / 60:.0f}, "
             f"cells {r['cells_s'] / 60:.0f}, cost sweep {r['sweep_s'] / 60:.0f}.")
 
@@ -254,10 +252,12 @@ def render(folder: Path, link: str | None = None) -> str:
     probes, probe_facts = probe_table(figures.load_counterfactual(folder))
     tune = figures.load_runs(folder / "tune") if (folder / "tune" / "runs").is_dir() else pd.DataFrame()
     small_runs = figures.load_runs(folder, start_small=True)
-    cell_s = float(sum(r["wall_time_s"].sum() for r in (runs, tune, small_runs) if len(r)))
+    every = [figures.load_runs(folder, start_small=s, objective=None, task=None) for s in (False, True)]
+    n_runs = sum(len(r) for r in every)
+    cell_s = float(sum(r["wall_time_s"].sum() for r in (*every, tune) if len(r)))
     return "\n\n".join([
         begin,
-        f"*{len(runs) + len(small_runs)} training runs (+ {len(tune)} tuning runs); intervals: seed-level 95% "
+        f"*{n_runs} training runs (+ {len(tune)} tuning runs); intervals: seed-level 95% "
         f"t-intervals. The cells' recorded wall times sum to {cell_s / 3600:.1f} core-hours, "
         f"{cell_s / 120:.0f} min on 2 single-thread workers.{grid_time(folder)}*",
         "**Tuning** (the same six settings and step budget for every model, chosen on validation accuracy, "
@@ -277,6 +277,7 @@ def render(folder: Path, link: str | None = None) -> str:
                                                              small_runs),
         "**The learning cost of distance** (fixed training distance; mean steps to 95% validation accuracy "
         "over the seeds that got there, and how many did):\n\n" + learning_cost(runs),
+        *sections(folder, link or folder.as_posix()),
         *([cost] if (cost := render_cost(folder, link)) else []),
         end,
     ]) + "\n"

@@ -30,6 +30,7 @@ def plot_nested(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt
         return _empty("no nested-task results here")
     keys = ["run_id", "model", "seed", "depth", "level"]
     a = style.display(pooled(a, keys))
+    a = a.assign(depth=a["depth"].astype(int), level=a["level"].astype(int))
     depths = sorted(set(a["depth"]))
     fig, grid, axes = _panels(len(depths))
     for ax, depth in zip(axes, depths):
