@@ -60,3 +60,12 @@ def test_config_hash_is_stable_and_sensitive():
     a, b = load_config("train"), load_config("train", ["train.seed=1"])
     assert config_hash(a) == config_hash(load_config("train"))
     assert config_hash(a) != config_hash(b)
+
+
+def test_the_run_id_holds_the_number_of_devices_only_when_it_changes_the_result():
+    from longdep.training.config import load_config
+    from longdep.training.run import run_id
+
+    one = run_id(load_config("train"))
+    assert run_id(load_config("train", ["train.devices=1", "train.checkpoint_every=0"])) == one
+    assert run_id(load_config("train", ["train.devices=2"])) != one  # DDP: two ranks, twice the batch

@@ -150,3 +150,53 @@ def test_fp16_training_needs_cuda():
         pytest.skip("a CUDA device is present")
     with pytest.raises(UsageError, match="train.precision=16-mixed needs a CUDA device"):
         load_config("train", ["train.precision=16-mixed"])
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_with_the_uninterrupted_result(tmp_path, monkeypatch, capsys):
+    """Checkpoints every 8 steps (at validations); a run killed at step 13 resumes at step 8 and ends
+    with the same validation curve, steps and test accuracy as one that was never interrupted; a
+    broken checkpoint is ignored (never unpickled) and the run trains from step 0."""
+    import lightning as L
+
+    from longdep.training import run
+
+    over = TINY + ["train.max_steps=20", "train.val_every=4", "train.checkpoint_every=8", "eval.probes=false",
+                   "eval.analyses=false", "train.target_acc=1.0"]
+    cfg = lambda where: load_config("train", over + [f"results_dir={tmp_path / where}"])  # noqa: E731
+    clean = train_one(cfg("clean"))
+    assert clean["resumed_from_step"] is None and clean["steps"] == 20
+
+    class Kill(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 13:
+                raise RuntimeError("killed")
+
+    make = run.make_trainer
+    monkeypatch.setattr(run, "make_trainer", lambda c, logger=False, extra_callbacks=(): make(
+        c, logger, [*extra_callbacks, Kill()]))
+    with pytest.raises(RuntimeError, match="killed"):
+        train_one(cfg("killed"))
+    ckpt = run.checkpoint_path(tmp_path / "killed" / "default", clean["run_id"])
+    assert ckpt.exists() and not is_done(cfg("killed"))
+    monkeypatch.setattr(run, "make_trainer", make)
+    resumed = train_one(cfg("killed"))
+    assert resumed["resumed_from_step"] == 8 and not ckpt.exists()
+    assert resumed["val_curve"] == clean["val_curve"]
+    for key in ("steps", "steps_to_95", "test_accuracy", "final_val_acc"):
+        assert resumed[key] == pytest.approx(clean[key], abs=1e-6), key
+
+    broken = run.checkpoint_path(tmp_path / "broken" / "default", clean["run_id"])
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a checkpoint")
+    again = train_one(cfg("broken"))
+    assert again["resumed_from_step"] is None and again["val_curve"] == clean["val_curve"]
+    assert "ignoring checkpoint" in capsys.readouterr().err
+
+
+def test_without_wandb_the_learning_curves_go_to_a_csv_log(tmp_path):
+    cfg = load_config("train", TINY + ["train.max_steps=20", "train.val_every=10", "eval.probes=false",
+                                       "eval.analyses=false", f"results_dir={tmp_path}"])
+    rec = train_one(cfg)
+    log = pd.read_csv(tmp_path / "default" / "logs" / rec["run_id"] / "metrics.csv")
+    assert log.dropna(subset=["val/acc"])[["step", "val/acc"]].values.tolist() == [list(v) for v in rec["val_curve"]]
+    assert log["train/loss"].notna().sum() == 2  # steps 0 and 10

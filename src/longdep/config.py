@@ -71,7 +71,12 @@ class TrainConfig:
     ``start_steps``: the first steps train on the task's starting-small stage (see the task config).
     ``precision``: Lightning's flag: ``32``, ``bf16-mixed`` (CPU or GPU) or ``16-mixed`` (GPU).
     ``save_weights``: keep the trained model's weights beside the run record (``runs/<run_id>.pt``),
-    for ``longdep eval-pairs``."""
+    for ``longdep eval-pairs``.
+    ``devices``: devices one run trains on: 1 (the default: one GPU, or the CPU), N > 1 for data-parallel
+    training (DDP, N x the batch: part of the run id), ``auto`` for every device Lightning finds.
+    ``checkpoint_every``: keep a checkpoint (``checkpoints/<run_id>.ckpt``) at the first validation
+    at least this many steps after the last one, so a killed run resumes there with the same result;
+    0: never. It is removed when the run finishes."""
 
     seed: int = 0
     batch_size: int = 32
@@ -85,10 +90,11 @@ class TrainConfig:
     start_steps: int = 0
     precision: str = "32"
     accelerator: str = "auto"
-    devices: str = "auto"
+    devices: str = "1"
     threads: int = 0
     progress: bool = True
     save_weights: bool = False
+    checkpoint_every: int = 500
 
 
 @dataclass

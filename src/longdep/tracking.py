@@ -65,6 +65,14 @@ def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):
     return logger
 
 
+def csv_logger(save_dir: Path, run_id: str):
+    """Lightning's CSV logger for a run without W&B: ``<save_dir>/logs/<run_id>/metrics.csv`` (training
+    loss every 10 steps, validation accuracy at each validation), so learning curves are never lost."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    return CSVLogger(save_dir=str(Path(save_dir) / "logs"), name=run_id, version="")
+
+
 def _logger_class():
     from lightning.pytorch.loggers import WandbLogger
 

@@ -91,6 +91,8 @@ def validate(cfg: RunConfig) -> RunConfig:
                          f"(= {tr.max_steps - 1}) when the task has a starting-small stage")
     if tr.threads < 0:
         raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
+    if tr.checkpoint_every < 0:
+        raise UsageError(f"train.checkpoint_every must be >= 0 (0: never), got {tr.checkpoint_every}")
     if cfg.wandb.mode is not None:
         check_choice("wandb.mode", cfg.wandb.mode, WANDB_MODES)
     if ev.span < 0:

@@ -58,25 +58,28 @@ class _Batches(IterableDataset):
     ``start``: arrays of a first stage, yielded once (shuffled) before the cycle begins.
     ``make``: (tokens, labels, query_index) -> batch (the classifier's prefixes, or whole sentences)."""
 
-    def __init__(self, tokens, labels, query_index, batch_size: int, seed: int, start=None, make=None):
+    def __init__(self, tokens, labels, query_index, batch_size: int, seed: int, start=None, make=None, skip: int = 0):
         self.tokens, self.labels, self.query_index = tokens, labels, query_index
         self.batch_size, self.seed, self.start = batch_size, seed, start
         self.make = make or prefix_batch
+        self.skip = skip  # batches already trained on (a resumed run): drawn, not built, so the stream continues
 
-    def __iter__(self):
+    def _indices(self):
         rng = np.random.default_rng(self.seed)
         if self.start is not None:
-            tok, lab, qi = self.start
-            order = rng.permutation(len(lab))
-            for i in range(0, len(lab) - self.batch_size + 1, self.batch_size):
-                idx = order[i:i + self.batch_size]
-                yield self.make(tok[idx], lab[idx], qi[idx])
-        n = len(self.labels)
+            order = rng.permutation(len(self.start[1]))
+            for i in range(0, len(order) - self.batch_size + 1, self.batch_size):
+                yield self.start, order[i:i + self.batch_size]
+        arrays, n = (self.tokens, self.labels, self.query_index), len(self.labels)
         while True:
             order = rng.permutation(n)
             for start in range(0, n - self.batch_size + 1, self.batch_size):
-                idx = order[start:start + self.batch_size]
-                yield self.make(self.tokens[idx], self.labels[idx], self.query_index[idx])
+                yield arrays, order[start:start + self.batch_size]
+
+    def __iter__(self):
+        for k, ((tok, lab, qi), idx) in enumerate(self._indices()):
+            if k >= self.skip:
+                yield self.make(tok[idx], lab[idx], qi[idx])
 
 
 class TaskData(L.LightningDataModule):
@@ -109,8 +112,9 @@ class TaskData(L.LightningDataModule):
     def train_dataloader(self):
         rank = self.trainer.global_rank if self.trainer is not None else 0  # DDP: each rank its own order
         make = sentence_batch if self.label_tokens else prefix_batch
+        done = self.trainer.global_step if self.trainer is not None else 0  # > 0: resumed from a checkpoint
         return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed + 1000 * rank, self.start_arrays,
-                                   make), batch_size=None)
+                                   make, skip=done), batch_size=None)
 
     def val_dataloader(self):
         tok, lab, vi = self.val_arrays
@@ -137,6 +141,19 @@ class ClassifierModule(L.LightningModule):
         self.val_time = 0.0  # seconds spent validating (the run record's timings)
         self.train_device: str | None = None  # where training ran, set once it starts (Lightning moves
         self.train_device_name: str | None = None  # the module back to the CPU after fit)
+
+    resumed_from: int | None = None  # the step a resumed run's checkpoint held
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["longdep"] = {"val_history": [list(v) for v in self.val_history],
+                                 "steps_to": [[c, s] for c, s in self.steps_to.items()], "val_time": self.val_time}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint["longdep"]
+        self.val_history = [tuple(v) for v in state["val_history"]]
+        self.steps_to = {c: s for c, s in state["steps_to"]}
+        self.val_time = state["val_time"]
+        self.resumed_from = int(checkpoint["global_step"])
 
     def on_train_start(self):
         from longdep.records import device_name
@@ -186,8 +203,8 @@ class ClassifierModule(L.LightningModule):
         step = self.global_step
         self.val_history.append((step, acc))
         self.log("val/acc", acc, prog_bar=True, logger=False)
-        if self.logger is not None:  # at the step the run record gives (Lightning's own logging is one behind)
-            self.logger.log_metrics({"val/acc": acc}, step=step)
+        for logger in self.loggers:  # at the step the run record gives (Lightning's own logging is one behind)
+            logger.log_metrics({"val/acc": acc}, step=step)
         for c in CRITERIA:
             if self.steps_to[c] is None and acc >= c:
                 self.steps_to[c] = step

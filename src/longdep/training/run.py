@@ -38,8 +38,10 @@ def run_id(cfg: RunConfig) -> str:
     d = to_dict(cfg)
     for k in ("name", "results_dir", "wandb"):
         d.pop(k)
-    for k in ("progress", "threads", "accelerator", "devices", "save_weights"):  # where it runs, not what it computes
+    for k in ("progress", "threads", "accelerator", "save_weights", "checkpoint_every"):  # where it runs, not what it computes
         d["train"].pop(k)
+    if str(d["train"]["devices"]) == "1":  # one device: the result of any device; N: N ranks, N x the batch
+        d["train"].pop("devices")
     if d["train"]["precision"] == "32":  # fp32 runs keep the ids they had before the setting existed
         d["train"].pop("precision")
     if d["task"].get("objective") == "classify":  # and so do classifier runs
@@ -93,12 +95,57 @@ def _progress_bar():
     return Bar()
 
 
-def make_trainer(cfg: RunConfig, logger=False):
+def checkpoint_path(out: Path, rid: str) -> Path:
+    return Path(out) / "checkpoints" / f"{rid}.ckpt"
+
+
+def _checkpointer(path: Path, every: int):
+    """A callback that saves the run's full training state (weights, optimiser, loops, validation
+    history) to ``path`` at the first validation ``every`` steps after the last save, atomically (a
+    kill mid-write leaves the previous checkpoint)."""
+    import lightning as L
+
+    class Checkpointer(L.Callback):
+        last = 0
+
+        def on_validation_end(self, trainer, module):
+            step = trainer.global_step
+            if trainer.sanity_checking or trainer.should_stop or step - self.last < every:
+                return
+            tmp = path.with_name(f".{path.name}.tmp")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            trainer.save_checkpoint(tmp)
+            if trainer.global_rank == 0:
+                tmp.replace(path)
+            self.last = step
+
+    return Checkpointer()
+
+
+def _resume_from(path: Path, stream=None) -> Path | None:
+    """``path`` when it holds a checkpoint that loads safely (tensors and plain values only), else None
+    (a broken one is removed with a one-line note: the run starts from step 0)."""
+    import sys
+
+    if not path.exists():
+        return None
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+        return path
+    except Exception as exc:  # truncated, corrupted or not ours: never unpickle arbitrary objects
+        from longdep.config import one_line
+
+        print(f"longdep: ignoring checkpoint {path} ({one_line(exc)}); training from step 0", file=stream or sys.stderr)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def make_trainer(cfg: RunConfig, logger=False, extra_callbacks=()):
     import lightning as L
 
     t = cfg.train
     return L.Trainer(
-        callbacks=[_progress_bar()] if t.progress else [],
+        callbacks=([_progress_bar()] if t.progress else []) + list(extra_callbacks),
         accelerator=t.accelerator, devices=t.devices if t.devices == "auto" else int(t.devices),
         max_steps=t.max_steps, val_check_interval=t.val_every, check_val_every_n_epoch=None,
         num_sanity_val_steps=0, gradient_clip_val=t.grad_clip, logger=logger, precision=t.precision,
@@ -132,14 +179,17 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     module = ClassifierModule(cfg)
     if logger is None:
         logger = tracking.make_logger(cfg, rid, out)
-    trainer = make_trainer(cfg, logger=logger if logger is not None else False)
+    ckpt = checkpoint_path(out, rid)
+    saver = [_checkpointer(ckpt, cfg.train.checkpoint_every)] if cfg.train.checkpoint_every else []
+    trainer = make_trainer(cfg, logger=logger if logger is not None else tracking.csv_logger(out, rid), extra_callbacks=saver)
+    resume = _resume_from(ckpt) if cfg.train.checkpoint_every else None
     try:
         mark = time.perf_counter()
         if logger is not None:
             logger.experiment  # W&B starts here, not inside the first training step
         clock["wandb_start"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        trainer.fit(module, datamodule=data)
+        trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
         train_time = time.perf_counter() - start
         clock["validation"] = module.val_time
         clock["training_steps"] = time.perf_counter() - mark - module.val_time
@@ -166,6 +216,7 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
             "device_name": module.train_device_name,
             "environment": environment(),
             "timings_s": clock,  # where this run's wall time went (``longdep bench cell`` prints the shares)
+            "resumed_from_step": module.resumed_from,  # None: trained from step 0 in one go
         }
         mark = time.perf_counter()
         if logger is not None:
@@ -188,6 +239,7 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         for k, v in clock.items():
             clock[k] = round(v, 3)
         write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
+        ckpt.unlink(missing_ok=True)
         return record
     except BaseException as exc:
         if logger is not None:  # never leave a W&B run open for the next cell of this process
