@@ -30,6 +30,7 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/longdep bench data
+	$(BIN)/longdep bench loop task.max_distance=32
 	$(BIN)/longdep bench cell model.name=lstm task.max_distance=64 train.max_steps=300 wandb.enabled=false
 	$(BIN)/longdep bench cell model.name=transformer task.max_distance=64 train.max_steps=300 wandb.enabled=false
 	$(BIN)/longdep scale --config quick

@@ -2,6 +2,7 @@
 import shutil
 
 import pytest
+import torch
 
 from longdep.cli import main
 
@@ -58,3 +59,26 @@ def test_bench_cell_prints_where_a_runs_time_went(capsys):
     assert {"process start and imports", "data", "training steps", "validation", "evaluation", "probes",
             "analyses", "baselines", "writing"} <= set(shares)
     assert abs(sum(shares.values()) - 100) < 1.0 and "4 steps" in out[0]
+
+
+def test_bench_loop_compares_the_suite_with_a_plain_loop_on_the_same_batches(capsys, monkeypatch):
+    import longdep.training.lit as lit
+    from longdep.training.bench_loop import _plain, _suite
+    from longdep.training.config import load_config
+
+    assert main(["bench", "loop", "--models", "rnn", "transformer", "--steps", "3", "--repeats", "1",
+                 "model.d_model=16", "model.d_ff=32", "model.heads=2", "task.max_distance=3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["rnn", "transformer"] and all("ratio" in line for line in lines)
+    # the two loops train the same model on the same batches: the same weights after the same steps
+    cfg = load_config("train", ["model.name=lstm", "model.d_model=16", "task.max_distance=3", "train.max_steps=3",
+                                "train.val_every=4", "train.checkpoint_every=0", "train.progress=false",
+                                "wandb.enabled=false"])
+    data = lit.TaskData(cfg.task, 0, cfg.train.batch_size, 3, 16)
+    data.setup()
+    built, init = [], lit.ClassifierModule.__init__
+    monkeypatch.setattr(lit.ClassifierModule, "__init__", lambda self, c: (init(self, c), built.append(self.model))[0])
+    _suite(cfg, data, 3)
+    _plain(cfg, data, 3)
+    suite, plain = (m.state_dict() for m in built)
+    assert all(torch.equal(suite[k], plain[k]) for k in suite)

@@ -109,12 +109,15 @@ class TaskData(L.LightningDataModule):
         self.val_arrays = (tok, lab, meta["query_index"])
         self.val_label_ids = self.label_tokens(tok, meta) if self.label_tokens else None
 
-    def train_dataloader(self):
-        rank = self.trainer.global_rank if self.trainer is not None else 0  # DDP: each rank its own order
+    def train_batches(self, rank: int = 0, skip: int = 0) -> _Batches:
+        """The training stream of DDP rank ``rank`` (each its own order), less its first ``skip`` batches."""
         make = sentence_batch if self.label_tokens else prefix_batch
+        return _Batches(*self.train_arrays, self.batch_size, self.seed + 1000 * rank, self.start_arrays, make, skip=skip)
+
+    def train_dataloader(self):
+        rank = self.trainer.global_rank if self.trainer is not None else 0
         done = self.trainer.global_step if self.trainer is not None else 0  # > 0: resumed from a checkpoint
-        return DataLoader(_Batches(*self.train_arrays, self.batch_size, self.seed + 1000 * rank, self.start_arrays,
-                                   make, skip=done), batch_size=None)
+        return DataLoader(self.train_batches(rank, done), batch_size=None)
 
     def val_dataloader(self):
         tok, lab, vi = self.val_arrays

@@ -1,0 +1,96 @@
+"""``longdep bench loop``: what the Lightning loop costs. The suite's training (its LightningModule and
+Trainer, as a grid cell runs them, validation off) against a plain PyTorch loop over the same model,
+the same batches, AdamW with the same settings and the same gradient clipping, for the same number
+of steps; the two alternate, repeat after repeat, and the medians are compared. A guard (the issue
+asks for <= 1.15x), not a target: the loop is not where a cell's time goes (``longdep bench cell``).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+GUARD = 1.15  # suite / plain above this is flagged
+
+
+def _plain(cfg, data, steps: int) -> float:
+    """Seconds for ``steps`` plain PyTorch steps of the suite's model on the suite's batches."""
+    import lightning as L
+
+    from longdep.training.lit import ClassifierModule, lm_loss
+
+    L.seed_everything(cfg.train.seed, verbose=False)
+    module = ClassifierModule(cfg)  # the same model and read-out; only the loop differs
+    model, t = module.model, cfg.train
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    start = time.perf_counter()
+    model.train()
+    for step, (tokens, query, labels) in zip(range(steps), data.train_batches()):
+        loss = lm_loss(model(tokens), tokens) if module.lm else F.cross_entropy(module(tokens, query), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        opt.step()
+    return time.perf_counter() - start
+
+
+def _suite(cfg, data, steps: int) -> float:
+    """Seconds for ``trainer.fit`` of the suite's module over ``steps`` steps (no validation, no logger)."""
+    import lightning as L
+
+    from longdep.training.lit import ClassifierModule
+    from longdep.training.run import make_trainer
+
+    L.seed_everything(cfg.train.seed, verbose=False)
+    module = ClassifierModule(cfg)
+    trainer = make_trainer(cfg, logger=False)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    return time.perf_counter() - start
+
+
+def bench_loop(cfg, steps: int, repeats: int) -> dict:
+    """``{"suite_s": [...], "plain_s": [...]}`` for one run config, alternating which goes first."""
+    from longdep.training.lit import TaskData
+    from longdep.training.run import quiet_lightning
+
+    quiet_lightning()
+    data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, steps, cfg.train.val_size)
+    data.setup()
+    out = {"suite_s": [], "plain_s": []}
+    for r in range(repeats):
+        order = (("suite_s", _suite), ("plain_s", _plain)) if r % 2 == 0 else (("plain_s", _plain), ("suite_s", _suite))
+        for key, fn in order:
+            out[key].append(fn(cfg, data, steps))
+    return out
+
+
+def run(overrides, models, steps: int, repeats: int, stream=None) -> list[dict]:
+    """Bench every model of ``models`` on the run config ``overrides``; print a line each; return rows."""
+    import sys
+    import tempfile
+
+    from longdep.training.config import load_config
+
+    stream = stream or sys.stdout
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models:
+            cfg = load_config("train", [*overrides, f"model.name={model}", f"train.max_steps={steps}",
+                                        f"train.val_every={steps + 1}", "train.checkpoint_every=0",
+                                        "train.progress=false", "wandb.enabled=false", f"results_dir={tmp}"])
+            if cfg.train.threads:
+                torch.set_num_threads(cfg.train.threads)
+            res = bench_loop(cfg, steps, repeats)
+            suite, plain = statistics.median(res["suite_s"]), statistics.median(res["plain_s"])
+            row = {"model": model, "steps": steps, "repeats": repeats, "suite_ms_per_step": 1e3 * suite / steps,
+                   "plain_ms_per_step": 1e3 * plain / steps, "ratio": suite / plain}
+            rows.append(row)
+            flag = "" if row["ratio"] <= GUARD else f"  (above the {GUARD}x guard)"
+            print(f"{model:12s} suite {row['suite_ms_per_step']:7.2f} ms/step  plain {row['plain_ms_per_step']:7.2f} "
+                  f"ms/step  ratio {row['ratio']:.2f}x (medians of {repeats}, {steps} steps, "
+                  f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}){flag}",
+                  file=stream, flush=True)
+    return rows
