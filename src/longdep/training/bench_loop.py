@@ -22,18 +22,30 @@ def _plain(cfg, data, steps: int) -> float:
     from longdep.training.lit import ClassifierModule, lm_loss
 
     L.seed_everything(cfg.train.seed, verbose=False)
-    module = ClassifierModule(cfg)  # the same model and read-out; only the loop differs
+    device = _device(cfg)
+    module = ClassifierModule(cfg).to(device)  # the same model and read-out; only the loop differs
     model, t = module.model, cfg.train
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16-mixed")
     start = time.perf_counter()
     model.train()
-    for step, (tokens, query, labels) in zip(range(steps), data.train_batches()):
-        loss = lm_loss(model(tokens), tokens) if module.lm else F.cross_entropy(module(tokens, query), labels)
+    for step, batch in zip(range(steps), data.train_batches()):
+        tokens, query, labels = (b.to(device, non_blocking=True) for b in batch)
+        with autocast:
+            loss = lm_loss(model(tokens), tokens) if module.lm else F.cross_entropy(module(tokens, query), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
         opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def _device(cfg) -> torch.device:
+    """Where Lightning would train this config (one device): the GPU when asked for or found, else the CPU."""
+    cuda = cfg.train.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return torch.device("cuda" if cuda else "cpu")
 
 
 def _suite(cfg, data, steps: int) -> float:
@@ -48,6 +60,8 @@ def _suite(cfg, data, steps: int) -> float:
     trainer = make_trainer(cfg, logger=False)
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
+    if _device(cfg).type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
