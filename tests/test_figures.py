@@ -9,7 +9,7 @@ import pytest
 from conftest import ENV
 from longdep import cli
 
-FIGURES = ["accuracy_vs_distance", "accuracy_vs_attractors", "counterfactual", "time_vs_n", "memory_vs_n",
+FIGURES = ["accuracy_vs_distance", "accuracy_vs_attractors", "counterfactual", "learning_curves", "time_vs_n", "memory_vs_n",
            "speedup", "constant_tokens", "attention", "state_probe"]
 
 
@@ -119,3 +119,144 @@ def test_a_folder_with_both_objectives_and_the_nested_task_gets_every_figure_and
         assert f"**{title}" in text
     assert "| transformer | 1-4 | 1 / 1 |" in text and "| LSTM | 1 | " in text  # classifier / LM seeds; nested row
     assert "| LSTM | 1-4 | 1 |" in text  # the headline still counts the classifier runs alone
+
+
+# ---------------------------------------------------------------- figure details, from tiny synthetic data
+
+def _run_record(folder, model, seed, lo, hi, curve, max_steps=200, stopped_early=False):
+    """A run record with what the figures read (results/<name>/runs/<run_id>.json)."""
+    import json
+
+    run_id = f"{model}-d{lo}-{hi}-s{seed}"
+    s95 = next((step for step, acc in curve if acc >= 0.95), None)
+    rec = {"run_id": run_id, "parameters": 10, "steps": curve[-1][0], "steps_to_95": s95, "steps_to_99": None,
+           "final_val_acc": curve[-1][1], "wall_time_s": 1.0, "val_curve": curve, "stopped_early": stopped_early,
+           "config": {"model": {"name": model, "d_model": 8},
+                      "task": {"name": "agreement", "distance": lo, "max_distance": hi},
+                      "train": {"seed": seed, "lr": 1e-3, "max_steps": max_steps, "start_steps": 0}}}
+    (folder / "runs").mkdir(parents=True, exist_ok=True)
+    (folder / "runs" / f"{run_id}.json").write_text(json.dumps(rec))
+
+
+def test_learning_curves_hold_early_stopped_runs_and_draw_the_criterion(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from longdep.analysis import figures
+
+    _run_record(tmp_path, "lstm", 0, 1, 8, [[50, 0.7], [100, 0.99]], stopped_early=True)
+    _run_record(tmp_path, "lstm", 1, 1, 8, [[50, 0.6], [100, 0.8], [150, 0.9], [200, 0.96]])
+    _run_record(tmp_path, "transformer", 0, 8, 8, [[50, 0.5], [100, 0.6], [150, 0.7], [200, 0.8]])
+    runs = figures.load_runs(tmp_path)
+    curves = figures.load_curves(tmp_path, runs)
+    held = curves[curves["held"]]
+    assert sorted(held["step"]) == [150, 200] and (held["val_acc"] == 0.99).all()  # up to the budget, at its last value
+    fig = figures.plot_learning_curves(curves)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["trained on 1-8", "trained at 8"]
+    for ax in axes:
+        assert any(list(line.get_ydata()) == [0.95, 0.95] for line in ax.get_lines())
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert {"LSTM", "transformer", "criterion (95%)"} <= set(labels)
+    plt.close(fig)
+
+
+def test_steps_to_criterion_means_the_converged_seeds_and_marks_the_others_at_the_budget():
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from longdep.analysis import figures, style
+
+    runs = pd.DataFrame({"model": "lstm", "seed": [0, 1, 2], "train_min_distance": 16, "train_max_distance": 16,
+                         "max_steps": 2000, "steps_to_95": [400.0, 600.0, None]})
+    fig = figures.plot_steps_to_criterion(runs)
+    ax = fig.axes[0]
+    means = [line for line in ax.get_lines() if line.get_marker() == style.model_marker("lstm") and len(line.get_ydata())]
+    assert [list(line.get_ydata()) for line in means] == [[500.0]]  # (400 + 600) / 2, never (400 + 600 + 2000) / 3
+    censored = [c for c in ax.collections if np.allclose(c.get_offsets()[:, 1], 2000)]
+    assert len(censored) == 1 and len(censored[0].get_offsets()) == 1
+    assert np.allclose(censored[0].get_edgecolor()[0][:3], plt.matplotlib.colors.to_rgb(style.model_color("lstm")))
+    assert "did not reach 95% (drawn at the budget)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(fig)
+
+
+def _sweep(budget=2.5e9):
+    """A tiny fixed-batch sweep: the LSTM, single-head explicit (over its memory budget at N=1024) and SDPA,
+    at 1 and 2 CPU threads."""
+    import pandas as pd
+
+    rows = []
+    for threads in (1, 2):
+        for model, backend in (("lstm", "recurrent"), ("single_head", "explicit"), ("single_head", "sdpa")):
+            for n in (64, 128, 256, 512, 1024):
+                oom = backend == "explicit" and n == 1024
+                rows.append({"model": model, "backend": backend, "device": "cpu", "threads": threads, "precision": "32",
+                             "tokens": 0, "batch": 4, "seq_len": n, "d_model": 8, "layers": 1,
+                             "status": "oom" if oom else "ok", "step_time_s": None if oom else n * 1e-4 / threads,
+                             "peak_mem_bytes": None if oom else n * n * 2e3, "flops": n * 1e6,
+                             "matmul_peak_flops_per_s": 1e11, "predicted_score_bytes": n * n * 1e3,
+                             "predicted_activation_bytes": n * 4e5, "predicted_peak_bytes": n * n * 4e3,
+                             "sequential_steps": n, "mem_budget_bytes": budget})
+    return pd.DataFrame(rows)
+
+
+def _labels(axis) -> list[str]:
+    lo, hi = axis.get_view_interval()
+    return [t.get_text() for t, v in zip(axis.get_ticklabels(), axis.get_ticklocs()) if lo <= v <= hi and t.get_text()]
+
+
+def test_memory_figure_labels_mb_gb_draws_the_budget_and_shows_recurrent_models_once():
+    import matplotlib.pyplot as plt
+
+    from longdep.analysis import scaling_figures
+
+    fig = scaling_figures.plot_memory_vs_n(_sweep())
+    fig.canvas.draw()
+    panels = {ax.get_title().split(" (")[0]: ax for ax in fig.axes}
+    assert list(panels) == ["recurrent models", "explicit attention", "SDPA attention"]
+    ticks = _labels(panels["recurrent models"].yaxis)  # the row shares its y axis
+    assert ticks and all(t.endswith((" MB", " GB")) for t in ticks), ticks
+    for title, ax in panels.items():
+        assert _labels(ax.xaxis) == ["64", "128", "256", "512", "1024"]
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert ("LSTM" in " ".join(legend)) == (title == "recurrent models")  # the LSTM once, in its own panel
+        assert "memory budget (2.5 GB)" in legend
+        assert any(list(line.get_ydata()) == [2.5e9, 2.5e9] for line in ax.get_lines())
+    crosses = [line for line in panels["explicit attention"].get_lines() if line.get_marker() == "x"]
+    assert [(list(c.get_xdata()), list(c.get_ydata())) for c in crosses] == [([1024], [2.5e9])]  # on the wall, not measured
+    plt.close(fig)
+
+
+def test_time_and_speedup_figures_use_plain_tick_labels_and_keep_the_legend_off_the_data():
+    import matplotlib.pyplot as plt
+
+    from longdep.analysis import scaling_figures
+
+    fig = scaling_figures.plot_time_vs_n(_sweep())
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert _labels(ax.xaxis) == ["64", "128", "256", "512", "1024"]
+    ticks = _labels(fig.axes[0].yaxis)
+    assert ticks and all(t.endswith(("ms", "µs")) or t.endswith(" s") for t in ticks), ticks
+    crosses = [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "x"]
+    assert len(crosses) == 2 and all(list(c.get_ydata()) == [0.95] for c in crosses)  # in the top band, not a value
+    plt.close(fig)
+    sweep = _sweep()
+    plt.close(scaling_figures.plot_time_vs_n(sweep[sweep["status"] == "ok"]))  # nothing over budget: no crosses
+    fig = scaling_figures.plot_speedup(_sweep())
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    assert _labels(ax.yaxis) == ["0.5", "1", "2", "4"]  # whole octaves around 1 and the ideal 2x
+    assert all(t.isdigit() for t in _labels(ax.xaxis))
+    plt.close(fig)
+
+
+def test_every_model_has_its_own_colour_and_marker():
+    from longdep.analysis import style
+    from longdep.models import MODELS
+
+    colors = [style.model_color(m) for m in MODELS]
+    markers = [style.model_marker(m) for m in MODELS]
+    assert len(set(colors)) == len(MODELS) and len(set(markers)) == len(MODELS)
+    assert "x" not in markers  # a cross marks a point that was not measured

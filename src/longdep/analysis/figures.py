@@ -5,7 +5,8 @@
 Every figure reports the mean over seeds with a seed-level 95% t-interval (mean +- t * s / sqrt(n),
 n = seeds), never the best seed; a panel per training setting ("trained on 1-64" for mixed
 distances, "trained at 32" for a fixed one). The baselines that could explain a curve away are
-drawn beside it: the bag-of-words classifier and the best surface heuristic of that panel.
+drawn beside it: the bag-of-words classifier and the best surface heuristic of that panel. The
+learning curves and steps-to-criterion live in :mod:`longdep.analysis.curves` (re-exported here).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pandas as pd
 import seaborn as sns
 
 from longdep.analysis import style
+from longdep.analysis.curves import load_curves, plot_learning_curves, plot_steps_to_criterion  # noqa: F401
 from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, _draw_baselines, _empty,  # noqa: F401
                                      _finish, _legend_outside, _log2_ticks, _panels, _stage, distance_bin, per_setting, pooled,
                                      setting_label, t_interval)
@@ -104,8 +106,8 @@ def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | Non
     fig, grid, axes = _panels(len(panels))
     for ax, (lo, hi, dist) in zip(axes, panels):
         sub = a[(a["train_min_distance"] == lo) & (a["train_max_distance"] == hi) & (a["distance"] == dist)]
-        sns.lineplot(data=sub, x="attractors", y="accuracy", hue="model", palette=style.model_colors(),
-                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
+        sns.lineplot(data=sub, x="attractors", y="accuracy", **style.lines(), errorbar=t_interval, ax=ax,
+                     legend=ax is axes[-1])
         if baselines is not None:
             b = _best_baselines(baselines, lo, hi, "attractors")
             _draw_baselines(ax, b[b["distance"] == dist], "attractors")
@@ -175,46 +177,14 @@ def plot_counterfactual(cf: pd.DataFrame) -> plt.Figure:
         for c, probe in enumerate(probes):
             ax = grid[r][c]
             sub = g[(g["train_min_distance"] == lo) & (g["train_max_distance"] == hi) & (g["probe"] == probe)]
-            sns.lineplot(data=sub, x="distance", y="rate", hue="model", palette=style.model_colors(),
-                         errorbar=t_interval, marker="o", ax=ax, legend=(r, c) == (0, len(probes) - 1))
+            sns.lineplot(data=sub, x="distance", y="rate", **style.lines(), errorbar=t_interval, ax=ax,
+                         legend=(r, c) == (0, len(probes) - 1))
             ax.axhline(1.0 if probe == "flip_subject" else 0.0, color="0.6", lw=0.8, ls="--")
             _log2_ticks(ax, sub["distance"])
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(f"{PROBES[probe]}\n{setting_label(lo, hi)}", fontsize=8)
             ax.set_xlabel("test distance (bin upper end)")
     return _finish(fig, grid, [grid[0][-1]], "predictions changed")
-
-
-def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") -> plt.Figure:
-    """The learning cost of distance (fixed-distance runs only): steps to reach the validation
-    criterion against the training distance; runs that never got there sit at the budget."""
-    style.apply()
-    df = runs[runs["train_min_distance"] == runs["train_max_distance"]].copy()
-    if not len(df):
-        return _empty("no fixed-distance runs in these results")
-    df["train_distance"] = df["train_min_distance"]
-    df["reached"] = df[criterion].notna()
-    df["steps"] = df[criterion].fillna(df["max_steps"]).astype(float)
-    df = style.display(df)
-    fig, ax = plt.subplots(figsize=(7.0, 3.8))
-    sns.lineplot(data=df, x="train_distance", y="steps", hue="model", palette=style.model_colors(),
-                 errorbar=t_interval, marker="o", ax=ax)
-    missed = df[~df["reached"]]
-    if len(missed):
-        ax.scatter(missed["train_distance"], missed["steps"], marker="x", color="k", s=30, zorder=5,
-                   label="not reached within budget")
-    budget = df["max_steps"].max()
-    ax.axhline(budget, color="0.6", lw=0.8, ls="--")
-    ax.set_xscale("log", base=2)
-    ticks = sorted(df["train_distance"].unique())
-    ax.set_xticks(ticks, [str(d) for d in ticks])
-    ax.set_ylim(0, budget * 1.08)
-    ax.set_xlabel("training distance (fixed)")
-    ax.set_ylabel(f"steps to {criterion[-2:]}% validation accuracy")
-    ax.set_title(f"the learning cost of distance (budget {budget} steps)")
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.tight_layout()
-    return fig
 
 
 def accuracy_summary(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -262,6 +232,9 @@ def make_all(folder: Path) -> list[Path]:
         runs = load_runs(folder)
         if len(runs) and (runs["train_min_distance"] == runs["train_max_distance"]).any():
             paths += style.save(plot_steps_to_criterion(runs), folder / "figures", "steps_to_criterion")
+        curves = load_curves(folder, runs) if len(runs) else None
+        if curves is not None and len(curves):
+            paths += style.save(plot_learning_curves(curves), folder / "figures", "learning_curves")
         paths += mechanism_figures(folder)
         both = load_accuracy(folder, objective=None)
         if (both["objective"] == "lm").any():

@@ -80,10 +80,10 @@ def _panels(n: int, width: float = 3.6, height: float = 3.0):
     return fig, grid, axes[:n]
 
 
-def per_setting(df: pd.DataFrame, x: str, y: str):
+def per_setting(df: pd.DataFrame, x: str, y: str, **line_kws):
     """A panel per training setting (mixed ranges first), one line per model: the mean over seeds with
-    a seed-level t-interval. Returns the figure, the panel grid, the axes and ``[(ax, lo, hi, rows)]``
-    for the caller to add baselines, ticks and titles."""
+    a seed-level t-interval (``line_kws`` go to seaborn's lineplot). Returns the figure, the panel grid,
+    the axes and ``[(ax, lo, hi, rows)]`` for the caller to add baselines, ticks and titles."""
     import seaborn as sns
 
     settings = sorted(set(zip(df["train_min_distance"], df["train_max_distance"])), key=lambda s: (s[0] == s[1], s[1]))
@@ -91,8 +91,7 @@ def per_setting(df: pd.DataFrame, x: str, y: str):
     panels = []
     for ax, (lo, hi) in zip(axes, settings):
         sub = df[(df["train_min_distance"] == lo) & (df["train_max_distance"] == hi)]
-        sns.lineplot(data=sub, x=x, y=y, hue="model", palette=style.model_colors(), errorbar=t_interval, marker="o",
-                     ax=ax, legend=ax is axes[-1])
+        sns.lineplot(data=sub, x=x, y=y, **style.lines(**line_kws), errorbar=t_interval, ax=ax, legend=ax is axes[-1])
         panels.append((ax, lo, hi, sub))
     return fig, grid, axes, panels
 

@@ -35,8 +35,8 @@ def plot_nested(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt
     fig, grid, axes = _panels(len(depths))
     for ax, depth in zip(axes, depths):
         sub = a[a["depth"] == depth]
-        sns.lineplot(data=sub, x="level", y="accuracy", hue="model", palette=style.model_colors(),
-                     errorbar=t_interval, marker="o", ax=ax, legend=ax is axes[-1])
+        sns.lineplot(data=sub, x="level", y="accuracy", **style.lines(), errorbar=t_interval, ax=ax,
+                     legend=ax is axes[-1])
         if baselines is not None and "depth" in baselines:
             b = baselines[(baselines["test_set"] == "nested") & (baselines["depth"] == depth)
                           & baselines["heuristic"].isin(NESTED_BASELINES)]

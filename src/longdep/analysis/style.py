@@ -1,5 +1,7 @@
-"""One place for how figures look: model order, display names and colours come from the model
-registry (:data:`longdep.models.MODELS`); baselines' names and line styles are set here."""
+"""One place for how figures look: model order and display names come from the model registry
+(:data:`longdep.models.MODELS`); colours and markers are given to its models in ladder order from
+one colour-blind-safe palette; baselines' names, and the tick labels of log axes (plain numbers,
+bytes in MB/GB, seconds in ms/s), are set here."""
 from __future__ import annotations
 
 import sys
@@ -28,13 +30,43 @@ def model_name(model: str) -> str:
     return MODELS[model].display
 
 
-def model_colors() -> dict:
-    """Display name -> colour, for seaborn's ``palette``."""
-    return {spec.display: spec.color for spec in MODELS.values()}
+# Paul Tol's "bright" scheme (personal.sron.nl/~pault, "qualitative"): six hues that stay apart for
+# colour-blind readers (and on paper in grey by their markers). Given in ladder order, which makes
+# rnn blue, lstm ochre, single_head green, multi_head purple, transformer red, minGRU cyan; a model
+# registered after these six keeps the colour its registry entry names.
+PALETTE = ("#4477AA", "#CCBB44", "#228833", "#AA3377", "#EE6677", "#66CCEE")
+MARKERS = ("o", "s", "^", "D", "v", "P")  # never "x": a cross marks a point that was not measured
+
+
+def _slot(model: str) -> int:
+    model_name(model)  # a UsageError for a model the registry does not know
+    return list(MODELS).index(model)
 
 
 def model_color(model: str) -> str:
-    return MODELS[model].color if model in MODELS else model_name(model)
+    i = _slot(model)
+    return PALETTE[i] if i < len(PALETTE) else MODELS[model].color
+
+
+def model_marker(model: str) -> str:
+    i = _slot(model)
+    return MARKERS[i] if i < len(MARKERS) else "o"
+
+
+def model_colors() -> dict:
+    """Display name -> colour, for seaborn's ``palette``."""
+    return {spec.display: model_color(name) for name, spec in MODELS.items()}
+
+
+def model_markers() -> dict:
+    """Display name -> marker, for seaborn's ``markers`` (with ``style="model"``)."""
+    return {spec.display: model_marker(name) for name, spec in MODELS.items()}
+
+
+def lines(**kwargs) -> dict:
+    """seaborn ``lineplot`` arguments for one line per model: its colour and its marker, solid lines."""
+    return {"hue": "model", "palette": model_colors(), "style": "model", "markers": model_markers(),
+            "dashes": False, **kwargs}
 
 BASELINE_NAMES = {"majority": "majority label", "first_noun": "first noun", "after_comma": "first noun after a comma",
                   "after_that": "first noun after the last 'that'", "nearest_noun": "nearest noun",
@@ -46,6 +78,50 @@ def baseline_name(heuristic: str) -> str:
     if heuristic.startswith("offset_"):
         return f"noun at verb - {heuristic.split('_', 1)[1]}"
     return BASELINE_NAMES.get(heuristic, heuristic)
+
+
+def _plain(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1000 else f"{value:g}"
+
+
+def plain_ticks(ax, axis: str = "y") -> None:
+    """Plain numbers on a log axis (0.5, 1, 2, 64), never 2^k or 6x10^-1."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _: _plain(v)))
+    target.set_minor_formatter(NullFormatter())
+
+
+def bytes_text(value: float) -> str:
+    """Decimal units, as the sweep's budgets are given: 250 MB, 2.5 GB."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= size:
+            return f"{value / size:g} {unit}"
+    return f"{value:g} B"
+
+
+def seconds_text(value: float) -> str:
+    for unit, size in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if value >= size:
+            return f"{value / size:g} {unit}"
+    return f"{value * 1e9:g} ns"
+
+
+def unit_ticks(ax, text, axis: str = "y", below: float = float("inf")) -> None:
+    """Major ticks of a log axis labelled by ``text`` (:func:`bytes_text`, :func:`seconds_text`): at
+    each power of ten, and at 2x and 5x too where the axis spans under three decades (call it once
+    the axis holds its data); none above ``below``."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    subs = (1.0, 2.0, 5.0) if math.log10(hi / lo) < 3 else (1.0,)
+    target.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
+    target.set_major_formatter(FuncFormatter(lambda v, _: text(v) if v <= below * 1.0001 else ""))
+    target.set_minor_formatter(NullFormatter())
 
 
 def apply() -> None:
