@@ -37,3 +37,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+
+# A one-node SLURM cluster on this machine for `--launcher slurm` and its test (as root: installs
+# Debian's slurmctld, slurmd, slurm-client and munge where sbatch is missing; a no-op once up)
+.PHONY: slurm-up
+slurm-up:
+	bash scripts/slurm_up.sh

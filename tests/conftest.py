@@ -15,6 +15,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -52,3 +53,13 @@ def reference(tmp_path_factory, worker_id):
     return out
 
 
+def cluster_nodes() -> str:
+    """The nodes that answer and take jobs, as sinfo lists them ('' if none or no sinfo)."""
+    if shutil.which("sinfo") is None:
+        return ""
+    try:
+        res = subprocess.run(["sinfo", "-h", "-N", "-r", "-t", "idle,mixed,allocated", "-o", "%N %t"],
+                             capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return ""
+    return res.stdout.strip() if res.returncode == 0 else ""

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from longdep import cli
 
-from conftest import ENV, EXE, grid
+from conftest import ENV, EXE, cluster_nodes, grid
 
 KEY = ["run_id", "test_set", "distance", "frame", "attractors"]
 
@@ -64,6 +65,8 @@ def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_
     assert log["cells_done_before"].iloc[-1] == 2  # logged as a resume, never quoted as a full run
 
 
+@pytest.mark.skipif(bool(cluster_nodes()), reason="a SLURM cluster answers: tests/test_slurm_cluster.py runs the same submitit "
+                                        "path for real (suite time)")
 def test_submitit_local_launcher_gives_the_same_rows(reference, tmp_path):
     out = tmp_path / "smoke"
     res = grid(out, "--launcher", "submitit-local", "--workers", "2")
@@ -154,7 +157,7 @@ def test_slurm_launcher_writes_the_configured_sbatch_settings(tmp_path, monkeypa
 
 
 def test_slurm_without_a_cluster_is_a_usage_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun there, whatever this machine has installed
     assert cli.main(["grid", "smoke", "--out", str(tmp_path / "s"), "--launcher", "slurm"]) == 2
     assert "needs a SLURM cluster" in capsys.readouterr().err
     assert not (tmp_path / "s" / "accuracy.csv").exists()
@@ -200,3 +203,30 @@ def test_a_block_can_start_from_another_config_and_gets_the_tuned_values_not_the
     nested = [c for c in cells if c.task.name == "nested"]
     assert len(cells) == 5 and len(nested) == 1
     assert nested[0].task.max_depth == 2 and nested[0].train.lr == 0.01 and nested[0].train.max_steps == 6
+
+
+def test_local_workers_take_one_gpu_each_on_a_machine_with_several(monkeypatch):
+    import multiprocessing as mp
+    import os
+    import signal
+
+    import torch
+
+    from longdep.launch import _init_worker, visible_gpus
+
+    handler, threads = signal.getsignal(signal.SIGINT), torch.get_num_threads()  # _init_worker changes both
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", ""))
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert visible_gpus() == ["2", "5"]
+    counter, seen = mp.get_context("spawn").Value("i", 0), []
+    for _ in range(3):  # three workers in turn (in this process, restoring the variable between them)
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+        _init_worker(1, counter, ["2", "5"])
+        seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
+    assert seen == ["2", "5", "2"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    _init_worker(1, counter, ["0"])  # one GPU: every worker shares it, nothing changes
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    signal.signal(signal.SIGINT, handler)
+    torch.set_num_threads(threads)

@@ -68,8 +68,8 @@ def test_tiny_sweep_writes_complete_ok_rows_figures_and_resumes(tmp_path):
     assert {"cpu", "commit", "versions", "matmul_peak_flops_per_s", "config"} <= set(env)
 
     paths = make_scaling_figures(out)
-    assert sorted(p.name for p in paths) == sorted(f"{s}.{e}" for s in ("time_vs_n", "memory_vs_n", "speedup")
-                                                   for e in ("png", "pdf"))
+    # one thread count: no speed-up to draw (a figure that says "nothing measured" is not written)
+    assert sorted(p.name for p in paths) == sorted(f"{s}.{e}" for s in ("time_vs_n", "memory_vs_n") for e in ("png", "pdf"))
     assert all(p.stat().st_size > 0 for p in paths)
 
     again = io.StringIO()

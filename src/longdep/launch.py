@@ -31,11 +31,28 @@ def _threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _init_worker(threads: int) -> None:
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use (``CUDA_VISIBLE_DEVICES`` when set, else every one torch counts)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def _init_worker(threads: int, counter=None, gpus=()) -> None:
+    """A local worker: threads, Ctrl-C left to the parent, and on a machine with several GPUs one GPU of
+    its own (worker k gets GPU k mod n, through ``CUDA_VISIBLE_DEVICES``, before CUDA starts)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (one line, then it stops us)
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    if counter is not None and len(gpus) > 1:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
     import torch
 
     torch.set_num_threads(threads)
@@ -100,8 +117,9 @@ def _run_local(todo, workers, progress):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = _threads_per_worker(workers)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(threads,)) as pool:
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads, ctx.Value("i", 0), visible_gpus())) as pool:
         futures = [pool.submit(run_cells, [cfg]) for cfg in todo]
         for fut in as_completed(futures):
             for res in fut.result():
@@ -139,7 +157,16 @@ def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, prog
     with ex.batch():
         jobs = [ex.submit(run_cells, batch, threads) for batch in batches]
     pending = dict(enumerate(jobs))
+    start = time.monotonic()
+    absent, next_check = set(), start + 2.0
     while pending:
+        lost = set()
+        if launcher == "slurm" and time.monotonic() >= next_check:
+            queued = slurm_queue()
+            now_absent = set() if queued is None else {job.job_id for job in pending.values()} - queued
+            lost, absent = now_absent & absent, now_absent
+            # every 2 s at first, then a quarter of the time waited so far, at most once a minute
+            next_check = time.monotonic() + min(60.0, max(2.0, (time.monotonic() - start) / 4))
         for key, job in list(pending.items()):
             if job.done():
                 del pending[key]
@@ -147,9 +174,30 @@ def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, prog
                     results = job.result()
                 except Exception as exc:
                     results = [{"run_id": f"job {job.job_id}", "ok": False, "error": str(exc).splitlines()[-1]}]
-                for res in results:
-                    progress.update(res)
+            elif job.job_id in lost:  # cancelled, timed out or killed, and no sacct to tell submitit so
+                del pending[key]
+                results = [{"run_id": f"job {job.job_id}", "ok": False,
+                            "error": f"left the SLURM queue without a result; its log: {job.paths.stderr}"}]
+            else:
+                continue
+            for res in results:
+                progress.update(res)
         time.sleep(0.5)
+
+
+def slurm_queue() -> set | None:
+    """Ids (``123``, array tasks ``123_4``) of this user's jobs that SLURM still holds (pending, running,
+    completing), or None when squeue does not answer. A job absent from two checks in a row and with no
+    result has ended without one: submitit alone learns that only through accounting (sacct), which a
+    small cluster may not run, and would wait for it forever."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["squeue", "--me", "--noheader", "--array", "--format=%i"], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return set(out.split())
 
 
 def load_launcher(launcher: str, overrides=()) -> LauncherConfig:

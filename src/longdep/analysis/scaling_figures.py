@@ -314,7 +314,10 @@ def make_scaling_figures(folder) -> list[Path]:
         if not (sub["status"] == "ok").any():
             continue
         suffix = "" if precision == "32" else f"_{precision}"
-        for stem, plot in (("time_vs_n", plot_time_vs_n), ("memory_vs_n", plot_memory_vs_n), ("speedup", plot_speedup)):
+        plots = [("time_vs_n", plot_time_vs_n), ("memory_vs_n", plot_memory_vs_n)]
+        if len(speedups(sub)):  # a thread count against one thread (or a GPU against the CPU) to compare
+            plots.append(("speedup", plot_speedup))
+        for stem, plot in plots:
             paths += style.save(plot(sub), out, stem + suffix)
     tokens = constant_tokens(df)
     if (tokens["status"] == "ok").any():
