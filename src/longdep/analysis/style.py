@@ -34,23 +34,16 @@ def model_name(model: str) -> str:
 # colour-blind readers (and on paper in grey by their markers). Given in ladder order, which makes
 # rnn blue, lstm ochre, single_head green, multi_head purple, transformer red, minGRU cyan; a model
 # registered after these six keeps the colour its registry entry names.
-PALETTE = ("#4477AA", "#CCBB44", "#228833", "#AA3377", "#EE6677", "#66CCEE")
-MARKERS = ("o", "s", "^", "D", "v", "P")  # never "x": a cross marks a point that was not measured
-
-
-def _slot(model: str) -> int:
-    model_name(model)  # a UsageError for a model the registry does not know
-    return list(MODELS).index(model)
-
-
 def model_color(model: str) -> str:
-    i = _slot(model)
-    return PALETTE[i] if i < len(PALETTE) else MODELS[model].color
+    """The model's colour, from its registry entry."""
+    model_name(model)  # a UsageError for a model the registry does not know
+    return MODELS[model].color
 
 
 def model_marker(model: str) -> str:
-    i = _slot(model)
-    return MARKERS[i] if i < len(MARKERS) else "o"
+    """The model's marker, from its registry entry."""
+    model_name(model)
+    return MODELS[model].marker
 
 
 def model_colors() -> dict:

@@ -292,13 +292,13 @@ def layer_cost(cfg, batch: int, seq_len: int, block: str) -> LayerCost:
                      sequential_steps=1, heads=heads)
 
 
-def _spec(block: str, display: str, color: str) -> ModelSpec:
+def _spec(block: str, display: str, color: str, marker: str) -> ModelSpec:
     return ModelSpec(name=block, build=partial(AttentionModel.from_config, block=block), family="attention",
-                     display=display, color=color, cost=partial(layer_cost, block=block))
+                     display=display, color=color, marker=marker, cost=partial(layer_cost, block=block))
 
 
 SPECS = [
-    _spec("single_head", "single-head attn", "#029e73"),
-    _spec("multi_head", "multi-head attn", "#d55e00"),
-    _spec("transformer", "transformer", "#cc78bc"),
+    _spec("single_head", "single-head attn", "#228833", "^"),  # Paul Tol's "bright" palette
+    _spec("multi_head", "multi-head attn", "#AA3377", "D"),
+    _spec("transformer", "transformer", "#EE6677", "v"),
 ]

@@ -41,7 +41,8 @@ class ModelSpec:
 
     build: ``(ModelConfig, vocab_size, n_out) -> nn.Module`` mapping tokens (B, N) to logits (B, N, n_out).
     family: ``recurrent``, ``attention`` or ``scan``; attention models take ``model.backend``.
-    display, color: the name and colour figures use (hex colour).
+    display, color, marker: the name, colour (hex) and matplotlib marker figures use (never "x": a cross
+    marks a point that was not measured).
     cost: ``(ModelConfig, batch, seq_len) -> LayerCost``, the analytic cost model the sweep predicts with.
     """
 
@@ -51,6 +52,7 @@ class ModelSpec:
     display: str
     color: str
     cost: Callable[..., LayerCost]
+    marker: str = "o"
 
     def __post_init__(self):
         if self.family not in FAMILIES:

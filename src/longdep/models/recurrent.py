@@ -113,9 +113,10 @@ def layer_cost(cfg, batch: int, seq_len: int, cell: str) -> LayerCost:
                      sequential_steps=seq_len)
 
 
-def _spec(cell: str, display: str, color: str) -> ModelSpec:
+def _spec(cell: str, display: str, color: str, marker: str) -> ModelSpec:
     return ModelSpec(name=cell, build=partial(RecurrentModel.from_config, cell=cell), family="recurrent",
-                     display=display, color=color, cost=partial(layer_cost, cell=cell))
+                     display=display, color=color, marker=marker, cost=partial(layer_cost, cell=cell))
 
 
-SPECS = [_spec("rnn", "Elman RNN", "#0173b2"), _spec("lstm", "LSTM", "#de8f05")]
+# Paul Tol's colour-blind-safe "bright" palette, one colour and marker per model of the ladder
+SPECS = [_spec("rnn", "Elman RNN", "#4477AA", "o"), _spec("lstm", "LSTM", "#CCBB44", "s")]

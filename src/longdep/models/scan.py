@@ -122,4 +122,4 @@ def layer_cost(cfg, batch: int, seq_len: int) -> LayerCost:
 
 
 SPECS = [ModelSpec(name="mingru", build=partial(ScanModel.from_config), family="scan",
-                   display="minGRU (parallel scan)", color="#ca9161", cost=layer_cost)]
+                   display="minGRU (parallel scan)", color="#66CCEE", marker="P", cost=layer_cost)]
