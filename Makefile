@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test figures bench install clean
+.PHONY: demo test figures notebook bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/longdep figures $(RESULTS)
+
+# notebooks/paper.ipynb executed on results/paper with its outputs saved (commit it: previews show them)
+notebook: $(STAMP)
+	cd notebooks && env -u LONGDEP_RESULTS ../$(BIN)/python -c "import nbformat; from nbclient import NotebookClient; \
+	nb = nbformat.read('paper.ipynb', 4); NotebookClient(nb, timeout=600, kernel_name='python3').execute(); \
+	nbformat.write(nb, 'paper.ipynb')"
 
 bench: $(STAMP)
 	$(BIN)/longdep bench data

@@ -52,7 +52,16 @@ def ci_text(values) -> str:
     return f"{v.mean():.2f} ± {(hi - lo) / 2:.2f}" if len(v) > 1 else f"{v.mean():.2f}"
 
 
+def whole(x):
+    """``16`` for 16.0 (a distance read from a CSV column that also holds NaN for another task's rows)."""
+    try:
+        return int(x) if float(x).is_integer() else x
+    except (TypeError, ValueError):
+        return x
+
+
 def setting_label(lo: int, hi: int) -> str:
+    lo, hi = whole(lo), whole(hi)
     return f"trained at {lo}" if lo == hi else f"trained on {lo}-{hi}"
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from longdep.analysis import figures, style
 from longdep.analysis.cost_report import render_cost
-from longdep.analysis.panels import ci_text
+from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.report_study import sections
 from longdep.config import UsageError
 from longdep.records import read_csv
@@ -56,12 +56,12 @@ def headline(acc: pd.DataFrame, base: pd.DataFrame | None) -> tuple[str, dict]:
             if not len(s):
                 continue
             facts[(model, D)] = (s.mean(), u.mean(), f.mean())
-            rows.append(f"| {style.model_name(model)} | 1-{D} | {len(s)} | {_ci(s)} | {_ci(u)} | {_ci(f)} |")
+            rows.append(f"| {style.model_name(model)} | 1-{whole(D)} | {len(s)} | {_ci(s)} | {_ci(u)} | {_ci(f)} |")
         if base is not None:
             b = base[(base["test_set"] == "distance") & (base["train_max_distance"] == D) & (base["train_min_distance"] < D)]
             overall = figures.pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"].drop("majority", errors="ignore")
             best = overall.idxmax()
-            rows.append(f"| *best baseline: {style.baseline_name(best)}* | 1-{D} | - | {overall[best]:.2f} (all test distances) | | |")
+            rows.append(f"| *best baseline: {style.baseline_name(best)}* | 1-{whole(D)} | - | {overall[best]:.2f} (all test distances) | | |")
             facts[("baseline", D)] = (best, overall[best], overall.get("bag_of_words", np.nan))
     head = ("| model | trained on | seeds | accuracy, trained distances | unseen distances (D+1 .. 4D) | "
             "far (2D+1 .. 4D) |\n|---|---|---|---|---|---|")
@@ -83,7 +83,7 @@ def attractor_table(acc: pd.DataFrame) -> str:
                 sub = per[(per["model"] == model) & (per["train_max_distance"] == D) & (per["distance"] == dist)]
                 if len(sub):
                     cells = [f"{sub[sub['attractors'] == c]['accuracy'].mean():.2f}" for c in counts]
-                    lines.append(f"| {style.model_name(model)} | 1-{D} | {dist} | " + " | ".join(cells) + " |")
+                    lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | {whole(dist)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -102,7 +102,7 @@ def probe_table(cf: pd.DataFrame | None) -> tuple[str, dict]:
             if len(sub):
                 vals = {p: sub[sub["probe"] == p]["rate"] for p in probes}
                 facts[(model, D)] = {p: v.mean() for p, v in vals.items()}
-                lines.append(f"| {style.model_name(model)} | 1-{D} | " + " | ".join(_ci(vals[p]) for p in probes) + " |")
+                lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | " + " | ".join(_ci(vals[p]) for p in probes) + " |")
     return "\n".join(lines), facts
 
 
@@ -122,11 +122,11 @@ def start_small_table(acc: pd.DataFrame, start: pd.DataFrame, runs: pd.DataFrame
         lo, steps = first.loc[(model, D)]
         n = len(per[(per["model"] == model) & (per["train_max_distance"] == D)])
         c_seen, _, c_far = scratch.get((model, D), (np.nan,) * 3)
-        lines.append(f"| {style.model_name(model)} | 1-{D} | 1-{lo} ({steps} steps) | {n} | {c_seen:.2f} | {s_seen:.2f} "
+        lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | 1-{whole(lo)} ({steps} steps) | {n} | {c_seen:.2f} | {s_seen:.2f} "
                      f"| {c_far:.2f} | {s_far:.2f} |")
         if c_seen < 0.55 and s_seen > 0.9:
-            out.append(f"{style.model_name(model)} on 1-{D}: at chance from scratch ({c_seen:.2f}), {s_seen:.2f} when "
-                       f"it starts on 1-{lo}: the failure is in optimisation, not in what the model can represent.")
+            out.append(f"{style.model_name(model)} on 1-{whole(D)}: at chance from scratch ({c_seen:.2f}), {s_seen:.2f} when "
+                       f"it starts on 1-{whole(lo)}: the failure is in optimisation, not in what the model can represent.")
     return "\n".join(lines) + ("\n\n" + "\n".join(f"- {o}" for o in out) if out else "")
 
 
@@ -135,7 +135,7 @@ def learning_cost(runs: pd.DataFrame) -> str:
     if not len(fixed):
         return "(no fixed-distance runs)"
     dists = sorted(set(fixed["train_min_distance"]))
-    lines = ["| model | " + " | ".join(f"trained at {d}" for d in dists) + " |", "|---|" + "---|" * len(dists)]
+    lines = ["| model | " + " | ".join(f"trained at {whole(d)}" for d in dists) + " |", "|---|" + "---|" * len(dists)]
     for model in [m for m in style.model_order() if m in set(fixed["model"])]:
         cells = []
         for d in dists:
@@ -172,7 +172,7 @@ def baseline_markdown(base: pd.DataFrame | None) -> str:
     if base is None:
         return "(no baselines)"
     t = figures.baseline_table(base)
-    cols = [f"{lo}-{hi}" if lo != hi else f"at {lo}" for lo, hi in t.columns]
+    cols = [f"{whole(lo)}-{whole(hi)}" if lo != hi else f"at {whole(lo)}" for lo, hi in t.columns]
     lines = ["| heuristic | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for h, row in t.iterrows():
         lines.append(f"| {style.baseline_name(h)} | " + " | ".join("" if pd.isna(v) else f"{v:.2f}" for v in row) + " |")
@@ -186,11 +186,11 @@ def findings(facts: dict, probes: dict, seeds: dict) -> str:
         models = [m for m in style.model_order() if (m, D) in facts]
         name = style.model_name
         drops = ", ".join(f"{name(m)} {facts[(m, D)][0]:.2f} -> {facts[(m, D)][2]:.2f}" for m in models)
-        out.append(f"- Trained on 1-{D}, accuracy on the trained distances -> on the far unseen ones: {drops}.")
+        out.append(f"- Trained on 1-{whole(D)}, accuracy on the trained distances -> on the far unseen ones: {drops}.")
         best_seen = max(models, key=lambda m: facts[(m, D)][0])
         best_far = max(models, key=lambda m: facts[(m, D)][2])
         out.append(f"  Best on trained distances: {name(best_seen)}; best far beyond them: {name(best_far)}.")
-        split = [f"{name(m)} ({hi} of {n} seeds above 0.9)" for m in models
+        split = [f"{name(m)} ({whole(hi)} of {n} seeds above 0.9)" for m in models
                  for hi, n in [seeds.get((m, D), (0, 0))] if 0 < hi < n]
         if split:
             out.append(f"  Seeds disagree (some learn, some stay near chance): {', '.join(split)}.")
@@ -198,7 +198,7 @@ def findings(facts: dict, probes: dict, seeds: dict) -> str:
         for m in [m for m in models if facts[(m, D)][0] < 0.55]:
             learns = D != shortest and facts.get((m, shortest), (0,))[0] > 0.9
             out.append(f"  {name(m)} is at chance even on the trained distances"
-                       + (f", though it learns 1-{shortest}: an optimisation failure, not a distance effect."
+                       + (f", though it learns 1-{whole(shortest)}: an optimisation failure, not a distance effect."
                           if learns else "."))
         if ("baseline", D) in facts:
             base, acc, _ = facts[("baseline", D)]
@@ -227,13 +227,19 @@ def grid_time(folder: Path) -> str:
         return ""
     tuned_before = log["tune_done_before"].fillna(0) if "tune_done_before" in log else 0
     full = log[(tuned_before == 0) & (log["cells_done_before"] == 0)]
-    if not len(full):
-        return ""
-    r = full.iloc[-1]
-    cells = f"{int(r['cells'])} cells, " if "cells" in r and r["cells"] == r["cells"] else ""
-    return (f" The last full run (`longdep grid`, {cells}{r['workers']} workers, {r['cores']} cores, {r['cpu']}, "
-            f"{str(r['finished'])[:10]}) took {r['total_s'] / 60:.0f} min: tuning {r['tune_s'] / 60:.0f}, "
-            f"cells {r['cells_s'] / 60:.0f}, cost sweep {r['sweep_s'] / 60:.0f}.")
+    text = ""
+    if len(full):
+        r = full.iloc[-1]
+        cells = f"{int(r['cells'])} cells, " if "cells" in r and r["cells"] == r["cells"] else ""
+        text = (f" The last full run (`longdep grid`, {cells}{r['workers']} workers, {r['cores']} cores, {r['cpu']}, "
+                f"{str(r['finished'])[:10]}) took {r['total_s'] / 60:.0f} min: tuning {r['tune_s'] / 60:.0f}, "
+                f"cells {r['cells_s'] / 60:.0f}, cost sweep {r['sweep_s'] / 60:.0f}.")
+    last = log.iloc[-1]
+    ran = int(last["cells"] - last["cells_done_before"])
+    if ran and not (len(full) and full.index[-1] == log.index[-1]):  # a later invocation that added cells
+        text += (f" The last invocation ({str(last['finished'])[:10]}, {last['workers']} workers) ran {ran} of its "
+                 f"{int(last['cells'])} cells (the rest were done) in {last['cells_s'] / 60:.0f} min.")
+    return text
 
 
 def render(folder: Path, link: str | None = None) -> str:

@@ -143,7 +143,10 @@ def state(folder: Path, link: str) -> str:
     if probe is None or not len(_mixed(probe)):
         return ""
     p = _mixed(probe)
-    lines = ["| model | trained on | runs | " + " | ".join(f"offset {lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in PROBE_BINS)
+    def label(lo, hi):
+        return str(lo) if lo == hi else f"{lo}-{hi}"
+
+    lines = ["| model | trained on | runs | " + " | ".join(("offset " if lo == hi else "") + label(lo, hi) for lo, hi in PROBE_BINS)
              + " |", "|---|---|---|" + "---|" * len(PROBE_BINS)]
     facts = []
     for D in sorted(set(p["train_max_distance"])):
@@ -154,7 +157,7 @@ def state(folder: Path, link: str) -> str:
             cells = [pooled(s[s["offset"].between(lo, hi)], ["run_id"])["accuracy"] for lo, hi in PROBE_BINS]
             lines.append(f"| {style.model_name(model)} | 1-{int(D)} | {s['run_id'].nunique()} | "
                          + " | ".join(ci_text(c) for c in cells) + " |")
-            kept = [f"{lo}-{hi}" for (lo, hi), c in zip(PROBE_BINS, cells) if len(c) and c.mean() >= 0.9]
+            kept = [label(lo, hi) for (lo, hi), c in zip(PROBE_BINS, cells) if len(c) and c.mean() >= 0.9]
             facts.append(f"{style.model_name(model)} on 1-{int(D)}: {', '.join(kept) or 'nowhere'}")
     return ("\n".join(lines) + "\n\nOffsets at which the subject's number is linearly readable (probe >= 0.9): "
             + "; ".join(facts) + "." + _figure(folder, link, "state_probe", "what the recurrent state holds"))
