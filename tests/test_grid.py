@@ -35,7 +35,7 @@ def test_reference_has_every_cell_once(reference):
     log = pd.read_csv(reference / "grid_log.csv")  # the invocation's measured stage times
     assert len(log) == 1 and log.loc[0, "cells"] == 2 and log.loc[0, "cells_done_before"] == 0
     assert 0 < log.loc[0, "cells_s"] <= log.loc[0, "total_s"] and log.loc[0, "sweep_s"] > 0
-    assert grid_time(reference).startswith(" The last full run (`longdep grid`, 2 workers")
+    assert grid_time(reference).startswith(" The last full run (`longdep grid`, 2 cells, 2 workers")
 
 
 def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_path):
