@@ -180,7 +180,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_the_uninterrupted_result(
     assert ckpt.exists() and not is_done(cfg("killed"))
     monkeypatch.setattr(run, "make_trainer", make)
     resumed = train_one(cfg("killed"))
-    assert resumed["resumed_from_step"] == 8 and not ckpt.exists()
+    assert resumed["resumed_from_step"] == 8 and not ckpt.parent.exists()
     assert resumed["val_curve"] == clean["val_curve"]
     for key in ("steps", "steps_to_95", "test_accuracy", "final_val_acc"):
         assert resumed[key] == pytest.approx(clean[key], abs=1e-6), key

@@ -240,6 +240,10 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
             clock[k] = round(v, 3)
         write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
         ckpt.unlink(missing_ok=True)
+        try:
+            ckpt.parent.rmdir()  # the last run of the folder to finish leaves no empty checkpoints/
+        except OSError:
+            pass
         return record
     except BaseException as exc:
         if logger is not None:  # never leave a W&B run open for the next cell of this process
