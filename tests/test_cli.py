@@ -82,3 +82,10 @@ def test_bench_loop_compares_the_suite_with_a_plain_loop_on_the_same_batches(cap
     _plain(cfg, data, 3)
     suite, plain = (m.state_dict() for m in built)
     assert all(torch.equal(suite[k], plain[k]) for k in suite)
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--repeats"])
+def test_bench_loop_rejects_a_count_below_one_in_one_line(flag, capsys):
+    assert main(["bench", "loop", "--models", "lstm", flag, "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"longdep: error: {flag} must be a positive integer, got 0"]

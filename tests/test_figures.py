@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from conftest import ENV
@@ -158,6 +159,14 @@ def test_learning_curves_hold_early_stopped_runs_and_draw_the_criterion(tmp_path
         assert any(list(line.get_ydata()) == [0.95, 0.95] for line in ax.get_lines())
     labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     assert {"LSTM", "transformer", "criterion (95%)"} <= set(labels)
+    plt.close(fig)
+    base = pd.DataFrame({"train_min_distance": 1, "train_max_distance": 8, "test_set": "distance",
+                         "heuristic": ["bag_of_words", "bag_of_words", "first_noun", "majority"],
+                         "distance": [2, 20, 2, 2], "n": 10, "accuracy": [0.7, 0.1, 0.6, 0.9]})
+    fig = figures.plot_learning_curves(curves, base)  # the baselines that could explain a curve, in range only
+    trained_on = [ax for ax in fig.axes if ax.get_title() == "trained on 1-8"][0]
+    levels = {round(line.get_ydata()[0], 3) for line in trained_on.get_lines() if len(set(line.get_ydata())) == 1}
+    assert {0.7, 0.6} <= levels and not {0.1, 0.9} & levels
     plt.close(fig)
 
 

@@ -210,6 +210,10 @@ def cmd_bench(args) -> None:
     if args.what == "loop":
         from longdep.training import bench_loop
 
+        for flag in ("steps", "repeats"):
+            if getattr(args, flag) < 1:
+                raise UsageError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+
         threads = [] if any(o.startswith("train.threads=") for o in args.overrides) else ["train.threads=1"]
         bench_loop.run([*threads, *args.overrides], args.models, args.steps, args.repeats)
         return

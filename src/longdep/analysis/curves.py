@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from longdep.analysis import style
-from longdep.analysis.panels import RUN_KEYS, _empty, _finish, per_setting, setting_label, t_interval
+from longdep.analysis.panels import RUN_KEYS, _best_baselines, _empty, _finish, per_setting, pooled, setting_label, t_interval
 
 CRITERION = 0.95  # the validation accuracy steps_to_95 counts to
 
@@ -45,15 +45,22 @@ def load_curves(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*RUN_KEYS, "step", "val_acc", "held"])
 
 
-def plot_learning_curves(curves: pd.DataFrame) -> plt.Figure:
+def plot_learning_curves(curves: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
     """Validation accuracy against training step, a line per model (mean over seeds, shaded: the
-    seed-level 95% t-interval), a panel per training setting; dashed: the 95% criterion."""
+    seed-level 95% t-interval), a panel per training setting; dashed: the 95% criterion; grey: the
+    bag-of-words classifier and the best surface heuristic on the test distances of the training range
+    (what the validation set holds), the accuracy a curve must pass to mean more than a shortcut."""
     style.apply()
     if curves is None or not len(curves):
         return _empty("no validation curves in these run records")
     fig, grid, axes, panels = per_setting(style.display(curves), "step", "val_acc", markevery=5, markersize=5)
     for ax, lo, hi, sub in panels:
         ax.axhline(CRITERION, color="0.45", lw=0.9, ls="--", label=f"criterion ({CRITERION:.0%})")
+        b = _best_baselines(baselines, lo, hi, "distance") if baselines is not None else None
+        if b is not None and len(b):
+            b = b[b["distance"].between(lo, hi)]
+            for i, (h, acc) in enumerate(pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"].items()):
+                ax.axhline(acc, color="0.6", lw=1, ls=(":", "-.")[i % 2], label=style.baseline_name(h))
         ax.set_title(setting_label(lo, hi))
         ax.set_xlabel("training step")
         ax.set_xlim(0, sub["step"].max())

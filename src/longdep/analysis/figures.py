@@ -19,7 +19,7 @@ import seaborn as sns
 
 from longdep.analysis import style
 from longdep.analysis.curves import load_curves, plot_learning_curves, plot_steps_to_criterion  # noqa: F401
-from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, _draw_baselines, _empty,  # noqa: F401
+from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, _best_baselines, _draw_baselines, _empty,  # noqa: F401
                                      _finish, _legend_outside, _log2_ticks, _panels, _stage, distance_bin, per_setting, pooled,
                                      setting_label, t_interval)
 from longdep.records import read_csv
@@ -63,17 +63,6 @@ def by_distance(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
     """Accuracy per run (or heuristic) and distance bin on the test set by distance."""
     d = acc[acc["test_set"] == "distance"] if "test_set" in acc else acc
     return pooled(d.assign(distance=distance_bin(d["distance"])), [*keys, "distance"])
-
-
-def _best_baselines(base: pd.DataFrame, lo: int, hi: int, test_set: str) -> pd.DataFrame:
-    """Bag-of-words and the best other heuristic (not the majority label) of one training setting."""
-    b = base[(base["train_min_distance"] == lo) & (base["train_max_distance"] == hi) & (base["test_set"] == test_set)]
-    if not len(b):
-        return b
-    overall = pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"]
-    rules = overall.drop(["majority", "bag_of_words"], errors="ignore")
-    keep = [h for h in ("bag_of_words",) if h in overall] + ([rules.idxmax()] if len(rules) else [])
-    return b[b["heuristic"].isin(keep)]
 
 
 def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
@@ -234,7 +223,7 @@ def make_all(folder: Path) -> list[Path]:
             paths += style.save(plot_steps_to_criterion(runs), folder / "figures", "steps_to_criterion")
         curves = load_curves(folder, runs) if len(runs) else None
         if curves is not None and len(curves):
-            paths += style.save(plot_learning_curves(curves), folder / "figures", "learning_curves")
+            paths += style.save(plot_learning_curves(curves, base), folder / "figures", "learning_curves")
         paths += mechanism_figures(folder)
         both = load_accuracy(folder, objective=None)
         if (both["objective"] == "lm").any():

@@ -105,6 +105,17 @@ def per_setting(df: pd.DataFrame, x: str, y: str, **line_kws):
     return fig, grid, axes, panels
 
 
+def _best_baselines(base: pd.DataFrame, lo: int, hi: int, test_set: str) -> pd.DataFrame:
+    """Bag-of-words and the best other heuristic (not the majority label) of one training setting."""
+    b = base[(base["train_min_distance"] == lo) & (base["train_max_distance"] == hi) & (base["test_set"] == test_set)]
+    if not len(b):
+        return b
+    overall = pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"]
+    rules = overall.drop(["majority", "bag_of_words"], errors="ignore")
+    keep = [h for h in ("bag_of_words",) if h in overall] + ([rules.idxmax()] if len(rules) else [])
+    return b[b["heuristic"].isin(keep)]
+
+
 def _draw_baselines(ax, b: pd.DataFrame, x: str, transform=None) -> None:
     for i, (h, hdf) in enumerate(b.groupby("heuristic")):
         hdf = pooled(hdf, [x]).sort_values(x)
