@@ -37,6 +37,7 @@ notebook: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/longdep bench data
 	$(BIN)/longdep bench loop task.max_distance=32
+	$(BIN)/longdep bench seeds --steps 40 --repeats 3 task.max_distance=64 model.d_model=128
 	$(BIN)/longdep bench cell model.name=lstm task.max_distance=64 train.max_steps=300 wandb.enabled=false
 	$(BIN)/longdep bench cell model.name=transformer task.max_distance=64 train.max_steps=300 wandb.enabled=false
 	$(BIN)/longdep scale --config quick

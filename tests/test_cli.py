@@ -84,8 +84,17 @@ def test_bench_loop_compares_the_suite_with_a_plain_loop_on_the_same_batches(cap
     assert all(torch.equal(suite[k], plain[k]) for k in suite)
 
 
-@pytest.mark.parametrize("flag", ["--steps", "--repeats"])
-def test_bench_loop_rejects_a_count_below_one_in_one_line(flag, capsys):
-    assert main(["bench", "loop", "--models", "lstm", flag, "0"]) == 2
+def test_bench_seeds_prints_both_rates_and_their_ratio(capsys):
+    assert main(["bench", "seeds", "--models", "mingru", "--seeds", "2", "--steps", "2", "--repeats", "1",
+                 "model.d_model=8", "task.max_distance=3", "train.batch_size=4"]) == 0
+    line, = capsys.readouterr().out.splitlines()
+    words = line.split()
+    assert words[:2] == ["mingru", "2"] and "together" in words and words[words.index("speedup") + 1].endswith("x")
+    assert float(words[words.index("speedup") + 1][:-1]) > 0
+
+
+@pytest.mark.parametrize("what,flag", [("loop", "--steps"), ("loop", "--repeats"), ("seeds", "--seeds")])
+def test_bench_loop_rejects_a_count_below_one_in_one_line(what, flag, capsys):
+    assert main(["bench", what, "--models", "lstm", flag, "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"longdep: error: {flag} must be a positive integer, got 0"]

@@ -9,6 +9,7 @@
     longdep report [RESULTS_DIR] [--write|--check README.md]   the README's results section, from the data
     longdep bench data                                 task generation speed
     longdep bench loop [--models ...] [key=value]      the suite's loop against plain PyTorch
+    longdep bench seeds [--seeds 5] [key=value]        a cell's seeds alone against trained together
 
 Bad input (unknown names, malformed values, impossible settings) prints one line naming the
 bad value and the valid choices and exits with code 2 before anything is written.
@@ -207,15 +208,18 @@ def cmd_report(args) -> None:
 def cmd_bench(args) -> None:
     if args.what == "cell":
         return bench_cell(args.overrides)
-    if args.what == "loop":
+    if args.what in ("loop", "seeds"):
         from longdep.training import bench_loop
 
-        for flag in ("steps", "repeats"):
+        for flag in ("steps", "repeats", "seeds"):
             if getattr(args, flag) < 1:
                 raise UsageError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
 
         threads = [] if any(o.startswith("train.threads=") for o in args.overrides) else ["train.threads=1"]
-        bench_loop.run([*threads, *args.overrides], args.models, args.steps, args.repeats)
+        if args.what == "seeds":
+            bench_loop.run_seeds([*threads, *args.overrides], args.models, args.steps, args.repeats, args.seeds)
+        else:
+            bench_loop.run([*threads, *args.overrides], args.models, args.steps, args.repeats)
         return
     from longdep.tasks import TASKS
 
@@ -318,13 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
-    b.add_argument("what", choices=("data", "cell", "loop"), help="data: the task generator's speed; cell: where one "
-                   "run's time goes; loop: the suite's training loop against a plain PyTorch loop")
+    b.add_argument("what", choices=("data", "cell", "loop", "seeds"), help="data: the task generator's speed; cell: "
+                   "where one run's time goes; loop: the suite's training loop against a plain PyTorch loop; seeds: "
+                   "a cell's seeds trained one after another against together (train.seeds_together)")
     b.add_argument("--n", type=int, default=200_000, help="examples per repeat")
     b.add_argument("--models", nargs="+", default=["rnn", "lstm", "mingru", "single_head", "multi_head", "transformer"],
-                   help="models (loop)")
-    b.add_argument("--steps", type=int, default=200, help="training steps per repeat (loop)")
-    b.add_argument("--repeats", type=int, default=5, help="alternating repeats of each loop; medians are compared (loop)")
+                   help="models (loop, seeds)")
+    b.add_argument("--steps", type=int, default=200, help="training steps per repeat (loop, seeds)")
+    b.add_argument("--repeats", type=int, default=5, help="alternating repeats of each loop; medians are compared (loop, seeds)")
+    b.add_argument("--seeds", type=int, default=5, help="seeds of the cell (seeds)")
     b.add_argument("--distances", type=int, nargs="+", default=[8, 64, 128], help="dependency distances (data)")
     b.add_argument("overrides", nargs="*", metavar="key=value", help="the cell's config (cell), as for longdep train")
 

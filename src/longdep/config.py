@@ -76,7 +76,10 @@ class TrainConfig:
     training (DDP, N x the batch: part of the run id), ``auto`` for every device Lightning finds.
     ``checkpoint_every``: keep a checkpoint (``checkpoints/<run_id>.ckpt``) at the first validation
     at least this many steps after the last one, so a killed run resumes there with the same result;
-    0: never. It is removed when the run finishes."""
+    0: never. It is removed when the run finishes.
+    ``seeds_together``: a grid trains the cells that differ only in ``train.seed`` as one job, their
+    parameters stacked (:mod:`longdep.training.seeds`): each seed's data, initialisation, optimiser,
+    clipping, early stop and records as if trained alone; not part of the run id."""
 
     seed: int = 0
     batch_size: int = 32
@@ -95,6 +98,7 @@ class TrainConfig:
     progress: bool = True
     save_weights: bool = False
     checkpoint_every: int = 500
+    seeds_together: bool = False
 
 
 @dataclass

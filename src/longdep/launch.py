@@ -59,21 +59,23 @@ def _init_worker(threads: int, counter=None, gpus=()) -> None:
 
 
 def run_cells(cfgs: list, threads: int = 0) -> list[dict]:
-    """Run cells one after another in this process (a worker or a submitit job); skip finished ones."""
+    """Run cells one after another in this process (a worker or a submitit job); skip finished ones. Cells
+    with ``train.seeds_together`` that differ only in their seed train as one group
+    (:mod:`longdep.training.seeds`)."""
     from longdep.training.run import is_done, run_id, train_one
+    from longdep.training.seeds import seed_groups, train_seeds
 
     if threads:
         _init_worker(threads)
     out = []
-    for cfg in cfgs:
-        if is_done(cfg):
-            continue
+    for group in seed_groups([cfg for cfg in cfgs if not is_done(cfg)]):
         try:
-            rec = train_one(cfg)
-            out.append({"run_id": rec["run_id"], "ok": True, "test_accuracy": rec["test_accuracy"],
-                        "steps": rec["steps"], "wall_time_s": rec["wall_time_s"]})
-        except Exception as exc:  # a failed cell is reported, the grid goes on
-            out.append({"run_id": run_id(cfg), "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            recs = train_seeds(group) if len(group) > 1 else [train_one(group[0])]
+            out.extend({"run_id": rec["run_id"], "ok": True, "test_accuracy": rec["test_accuracy"],
+                        "steps": rec["steps"], "wall_time_s": rec["wall_time_s"]} for rec in recs)
+        except Exception as exc:  # a failed cell (or group) is reported, the grid goes on
+            error = f"{type(exc).__name__}: {exc}"
+            out.extend({"run_id": run_id(cfg), "ok": False, "error": error} for cfg in group if not is_done(cfg))
     return out
 
 
@@ -108,9 +110,12 @@ def _chunks(items: list, n: int) -> list[list]:
 
 
 def _run_local(todo, workers, progress):
+    from longdep.training.seeds import seed_groups
+
+    jobs = seed_groups(todo)  # one cell each, or the seeds of a cell trained together
     if workers <= 1:
-        for cfg in todo:
-            for res in run_cells([cfg]):
+        for job in jobs:
+            for res in run_cells(job):
                 progress.update(res)
         return
     import multiprocessing as mp
@@ -120,7 +125,7 @@ def _run_local(todo, workers, progress):
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads, ctx.Value("i", 0), visible_gpus())) as pool:
-        futures = [pool.submit(run_cells, [cfg]) for cfg in todo]
+        futures = [pool.submit(run_cells, job) for job in jobs]
         for fut in as_completed(futures):
             for res in fut.result():
                 progress.update(res)
@@ -147,12 +152,15 @@ def make_executor(launcher: str, lcfg: LauncherConfig, folder: Path):
 
 def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress):
     """Submit through submitit: SLURM on a cluster, its local executor otherwise (same code path)."""
+    from longdep.training.seeds import seed_groups
+
     ex = make_executor(launcher, lcfg, out / ".submitit" / "%j")
+    groups = seed_groups(todo)  # a cell, or the seeds of a cell trained together: never split across jobs
     if launcher == "slurm":  # one job per cell (an array), unless --workers asks for fewer, bigger jobs
-        batches = [[cfg] for cfg in todo] if workers <= 1 else _chunks(todo, workers)
+        batches = groups if workers <= 1 else [sum(chunk, []) for chunk in _chunks(groups, workers)]
         threads = lcfg.slurm_cpus_per_task
     else:  # the local executor starts every job at once: cap concurrency with one job per worker
-        batches = _chunks(todo, max(1, workers))
+        batches = [sum(chunk, []) for chunk in _chunks(groups, max(1, workers))]
         threads = _threads_per_worker(len(batches))
     with ex.batch():
         jobs = [ex.submit(run_cells, batch, threads) for batch in batches]

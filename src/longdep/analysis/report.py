@@ -11,6 +11,8 @@ seed-level 95% t-intervals (mean +- t * s / sqrt(n)).
 """
 from __future__ import annotations
 
+import json
+
 import os
 from pathlib import Path
 
@@ -242,6 +244,29 @@ def grid_time(folder: Path) -> str:
     return text
 
 
+TIME_PARTS = {"training_steps": "training steps", "probes": "counterfactual probes", "evaluation": "evaluation",
+              "validation": "validation", "analyses": "mechanism analyses"}
+
+
+def time_shares(folder: Path) -> str:
+    """Where the cells' recorded time went (the run records' ``timings_s``, summed), or ''."""
+    total, parts, n = 0.0, dict.fromkeys(TIME_PARTS, 0.0), 0
+    for path in (Path(folder) / "runs").glob("*.json"):
+        rec = json.loads(path.read_text())
+        t = rec.get("timings_s") or {}
+        if "training_steps" not in t:
+            continue
+        n += 1
+        total += rec["wall_time_s"]
+        for k in parts:
+            parts[k] += t.get(k, 0.0)
+    if not n or total <= 0:
+        return ""
+    shares = ", ".join(f"{TIME_PARTS[k]} {100 * v / total:.1f}%" for k, v in parts.items())
+    return (f" Where it went ({n} records with timings, `longdep bench cell` for one cell): {shares}; "
+            f"the rest {100 * (1 - sum(parts.values()) / total):.1f}% (data, writing, W&B).")
+
+
 def render(folder: Path, link: str | None = None) -> str:
     """The whole generated section (markdown) for ``folder``; figures are linked under ``link``
     (default: the folder as given)."""
@@ -265,7 +290,7 @@ def render(folder: Path, link: str | None = None) -> str:
         begin,
         f"*{n_runs} training runs (+ {len(tune)} tuning runs); intervals: seed-level 95% "
         f"t-intervals. The cells' recorded wall times sum to {cell_s / 3600:.1f} core-hours, "
-        f"{cell_s / 120:.0f} min on 2 single-thread workers.{grid_time(folder)}*",
+        f"{cell_s / 120:.0f} min on 2 single-thread workers.{time_shares(folder)}{grid_time(folder)}*",
         "**Tuning** (the same six settings and step budget for every model, chosen on validation accuracy, "
         "mixed distances 1-64):\n\n" + tuning_table(folder, runs),
         "**The headline: mixed-distance training.** Accuracy on the test set by distance, pooled over the "

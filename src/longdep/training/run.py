@@ -38,7 +38,8 @@ def run_id(cfg: RunConfig) -> str:
     d = to_dict(cfg)
     for k in ("name", "results_dir", "wandb"):
         d.pop(k)
-    for k in ("progress", "threads", "accelerator", "save_weights", "checkpoint_every"):  # where it runs, not what it computes
+    for k in ("progress", "threads", "accelerator", "save_weights", "checkpoint_every",
+              "seeds_together"):  # where it runs, not what it computes
         d["train"].pop(k)
     if str(d["train"]["devices"]) == "1":  # one device: the result of any device; N: N ranks, N x the batch
         d["train"].pop("devices")
@@ -195,62 +196,73 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         clock["training_steps"] = time.perf_counter() - mark - module.val_time
         if trainer.global_rank != 0:  # under DDP only rank 0 evaluates and writes results
             return {"run_id": rid, "rank": trainer.global_rank}
-        if module.train_device is not None:
-            module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
-        rows, probes, test_accuracy, extra = evaluate(module, cfg, rid, clock)
-        record = {
-            "run_id": rid,
-            "config": to_dict(cfg),
-            "config_hash": rid.rsplit("-", 1)[1],
-            "steps": int(trainer.global_step),
-            "stopped_early": bool(module.val_history and module.val_history[-1][1] >= cfg.train.target_acc),
-            "steps_to_95": module.steps_to[0.95],
-            "steps_to_99": module.steps_to[0.99],
-            "final_val_acc": module.val_history[-1][1] if module.val_history else None,
-            "val_curve": module.val_history,
-            "test_accuracy": test_accuracy,
-            "train_time_s": round(train_time, 3),
-            "wall_time_s": round(time.perf_counter() - start, 3),
-            "parameters": sum(p.numel() for p in module.parameters()),
-            "accelerator": module.train_device,  # e.g. cpu or cuda:0, read while training ran
-            "device_name": module.train_device_name,
-            "environment": environment(),
-            "timings_s": clock,  # where this run's wall time went (``longdep bench cell`` prints the shares)
-            "resumed_from_step": module.resumed_from,  # None: trained from step 0 in one go
-        }
-        mark = time.perf_counter()
-        if logger is not None:
-            tracking.log_run_summary(logger, record, rows)
-        clock["wandb_summary"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        append_rows(out / "accuracy.csv", rows)
-        if len(probes):
-            append_rows(out / "counterfactual.csv", probes)
-        for name, df in extra.items():
-            append_rows(out / name, df)
-        clock["writing"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        write_baselines(cfg, out / "baselines.csv")  # once per results folder and test-set config
-        clock["baselines"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        if cfg.train.save_weights:
-            save_weights(module.model, weights_path(out, rid))
-        clock["writing"] += time.perf_counter() - mark
-        for k, v in clock.items():
-            clock[k] = round(v, 3)
-        write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
-        ckpt.unlink(missing_ok=True)
-        try:
-            ckpt.parent.rmdir()  # the last run of the folder to finish leaves no empty checkpoints/
-        except OSError:
-            pass
-        return record
+        return finish_run(cfg, rid, module, int(trainer.global_step), start, train_time, clock, logger)
     except BaseException as exc:
         if logger is not None:  # never leave a W&B run open for the next cell of this process
             tracking.finish(failed=True)
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # a disk-full run: no half W&B copy
                 tracking.remove_unfinished(out, rid)
         raise
+
+
+def finish_run(cfg: RunConfig, rid: str, module, steps: int, start: float, train_time: float, clock: dict, logger,
+               extra: dict | None = None) -> dict:
+    """Evaluate a trained module (a :class:`~longdep.training.lit.ClassifierModule` with its validation
+    history), write its rows, baselines and run record (last: it marks the run done); return the record.
+    ``extra``: more fields for the record (a run trained with other seeds says so)."""
+    out = results_dir(cfg)
+    ckpt = checkpoint_path(out, rid)
+    if module.train_device is not None:
+        module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
+    rows, probes, test_accuracy, analyses = evaluate(module, cfg, rid, clock)
+    record = {
+        "run_id": rid,
+        "config": to_dict(cfg),
+        "config_hash": rid.rsplit("-", 1)[1],
+        "steps": steps,
+        "stopped_early": bool(module.val_history and module.val_history[-1][1] >= cfg.train.target_acc),
+        "steps_to_95": module.steps_to[0.95],
+        "steps_to_99": module.steps_to[0.99],
+        "final_val_acc": module.val_history[-1][1] if module.val_history else None,
+        "val_curve": module.val_history,
+        "test_accuracy": test_accuracy,
+        "train_time_s": round(train_time, 3),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "accelerator": module.train_device,  # e.g. cpu or cuda:0, read while training ran
+        "device_name": module.train_device_name,
+        "environment": environment(),
+        "timings_s": clock,  # where this run's wall time went (``longdep bench cell`` prints the shares)
+        "resumed_from_step": module.resumed_from,  # None: trained from step 0 in one go
+        **(extra or {}),
+    }
+    mark = time.perf_counter()
+    if logger is not None:
+        tracking.log_run_summary(logger, record, rows)
+    clock["wandb_summary"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    append_rows(out / "accuracy.csv", rows)
+    if len(probes):
+        append_rows(out / "counterfactual.csv", probes)
+    for name, df in analyses.items():
+        append_rows(out / name, df)
+    clock["writing"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    write_baselines(cfg, out / "baselines.csv")  # once per results folder and test-set config
+    clock["baselines"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    if cfg.train.save_weights:
+        save_weights(module.model, weights_path(out, rid))
+    clock["writing"] += time.perf_counter() - mark
+    for k, v in clock.items():
+        clock[k] = round(v, 3)
+    write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
+    ckpt.unlink(missing_ok=True)
+    try:
+        ckpt.parent.rmdir()  # the last run of the folder to finish leaves no empty checkpoints/
+    except OSError:
+        pass
+    return record
 
 
 def weights_path(out: Path, rid: str) -> Path:

@@ -1,0 +1,285 @@
+"""Seeds trained together: the cells of a grid that differ only in ``train.seed``, trained as one job.
+
+    longdep grid paper --workers 2 train.seeds_together=true
+
+Each seed is built exactly as :func:`longdep.training.run.train_one` builds it (``seed_everything``,
+its own data stream and validation set, its own initialisation), then the seeds' parameters are
+stacked, one tensor per parameter with the seed first (``S x shape``), under one Lightning module,
+one optimiser and one trainer. A training step sums the seeds' losses (the parameters are disjoint,
+so each seed's gradient is its own loss's), clips each seed's gradient by its own norm, and takes one
+AdamW step over the stacked tensors (elementwise: each seed's update is its solo update). A seed
+that reaches ``train.target_acc`` at a validation stops: its weights are kept, its rows are dropped
+from every stacked tensor and from the optimiser state, and the job ends when every seed has stopped
+or ``train.max_steps`` is reached. Each seed is then evaluated and written as its own run (same run
+id, same files as training it alone; the record's ``seeds_together`` names the group).
+
+The forward pass runs each seed's model with its slice of the stacked parameters
+(``torch.func.functional_call``): the solo computation, so the results equal training each seed
+alone up to float rounding (``tests/test_seeds.py``: validation curves, stop steps and weights to
+1e-5). What the group saves is the per-step work that does not grow with the model: one
+optimiser step, one clipping and one trainer step instead of one per seed. On the CPU, where the
+grid's steps are compute-bound, that is little (``longdep bench seeds`` measures it); it counts
+where steps are short (small models, short sequences, a GPU).
+
+Not grouped (trained alone instead): runs with dropout (the seeds would draw their dropout masks
+from one generator), data-parallel runs (``train.devices`` other than 1). A group keeps no
+checkpoint: a killed group restarts its unfinished seeds from step 0.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+import lightning as L
+from torch import nn
+from torch.func import functional_call
+from torch.utils.data import DataLoader, IterableDataset
+
+from longdep.config import RunConfig, to_dict
+from longdep.training.lit import CRITERIA, lm_loss
+
+
+def group_key(cfg: RunConfig) -> str | None:
+    """Cells with the same key may train together (None: this one trains alone)."""
+    import json
+
+    t = cfg.train
+    if not t.seeds_together or str(t.devices) != "1" or cfg.model.dropout > 0:
+        return None
+    d = to_dict(cfg)
+    d["train"].pop("seed")
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def seed_groups(cfgs: list) -> list[list]:
+    """``cfgs`` as jobs, in order: the cells that may train together (:func:`group_key`) as one list,
+    every other cell alone."""
+    groups, where = [], {}
+    for cfg in cfgs:
+        key = group_key(cfg)
+        if key is None:
+            groups.append([cfg])
+        elif key in where:
+            groups[where[key]].append(cfg)
+        else:
+            where[key] = len(groups)
+            groups.append([cfg])
+    return groups
+
+
+class _SeedBatches(IterableDataset):
+    """One training batch per seed still training, each from that seed's own stream: ``(seeds, batches)``."""
+
+    def __init__(self, streams, active: list):
+        self.streams, self.active = streams, active  # ``active``: the module's list, updated as seeds stop
+
+    def __iter__(self):
+        its = [iter(s) for s in self.streams]
+        while self.active:
+            seeds = tuple(self.active)
+            yield seeds, [next(its[s]) for s in seeds]
+
+
+class SeedsData(L.LightningDataModule):
+    """The seeds' own data modules (:class:`~longdep.training.lit.TaskData`, set up), drawn together."""
+
+    def __init__(self, datas: list, active: list):
+        super().__init__()
+        self.datas, self.active = datas, active
+
+    def train_dataloader(self):
+        return DataLoader(_SeedBatches([d.train_batches() for d in self.datas], self.active), batch_size=None)
+
+    def val_dataloader(self):
+        per_seed = [list(d.val_dataloader()) for d in self.datas]  # the same number of batches for every seed
+        return DataLoader(list(zip(*per_seed)), batch_size=None)
+
+
+class SeedsModule(L.LightningModule):
+    """Several :class:`~longdep.training.lit.ClassifierModule` of one config but their seeds, trained as
+    one: ``stacked[j]`` holds parameter ``names[j]`` of every seed still training (row ``row[seed]``)."""
+
+    def __init__(self, solos: list):
+        super().__init__()
+        self.cfg = solos[0].cfg
+        self.solos = solos  # a plain list: their parameters are the stacked ones while training
+        self.names = [n for n, _ in solos[0].model.named_parameters()]
+        self.stacked = nn.ParameterList(
+            nn.Parameter(torch.stack([dict(m.model.named_parameters())[n].detach() for m in solos])) for n in self.names)
+        self.active = list(range(len(solos)))  # seeds (indices into solos) still training, in row order
+        self.stopped: dict[int, int] = {}  # seed -> the step it stopped at
+        self.val_time = 0.0
+
+    @property
+    def row(self) -> dict:
+        return {s: i for i, s in enumerate(self.active)}
+
+    def train(self, mode: bool = True):
+        for m in self.solos:
+            m.train(mode)
+        return super().train(mode)
+
+    def _slices(self) -> list:
+        """Every stacked parameter split into its rows, once per step (one backward op per parameter
+        gathers the seeds' gradients, rather than one full-size scatter per seed)."""
+        return [p.unbind(0) for p in self.stacked]
+
+    def _call(self, s: int, row: int, slices: list, *args, lm_logits: bool = False):
+        """Seed ``s``'s module on its rows of the stacked parameters: label scores, or (``lm_logits``)
+        the language model's logits at every position."""
+        m = self.solos[s]
+        params = {n: p[row] for n, p in zip(self.names, slices)}
+        if lm_logits:
+            return functional_call(m.model, params, args)
+        return functional_call(m, {f"model.{n}": p for n, p in params.items()}, args)
+
+    def on_train_start(self):
+        from longdep.records import device_name
+
+        for m in self.solos:
+            m.train_device, m.train_device_name = str(self.device), device_name(self.device)
+
+    def training_step(self, batch, _):
+        seeds, parts = batch
+        row, losses, slices = self.row, [], self._slices()
+        for s, (tokens, query, labels) in zip(seeds, parts):
+            if s not in row:  # stopped after this batch was drawn
+                continue
+            if self.solos[s].lm:
+                losses.append(lm_loss(self._call(s, row[s], slices, tokens, lm_logits=True), tokens))
+            else:
+                losses.append(F.cross_entropy(self._call(s, row[s], slices, tokens, query), labels))
+        loss = torch.stack(losses).sum()
+        if self.global_step % 10 == 0:
+            self.log("train/loss", loss.detach() / len(losses), on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        """Each seed's gradient clipped by its own norm, as ``clip_grad_norm_`` clips a solo run's."""
+        if not gradient_clip_val:
+            return
+        grads = [p.grad for p in self.stacked if p.grad is not None]
+        norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)  # (seeds,)
+        coef = (gradient_clip_val / (norms + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
+
+    def on_validation_epoch_start(self):
+        self._counts = {s: [0, 0] for s in self.active}
+        self._val_start = time.perf_counter()
+
+    def validation_step(self, batch, _):
+        row, slices = self.row, self._slices()
+        for s, (tokens, query, labels, *label_ids) in enumerate(batch):
+            if s in row:
+                pred = self._call(s, row[s], slices, tokens, query, *label_ids).argmax(-1)
+                self._counts[s][0] += (pred == labels).sum().item()
+                self._counts[s][1] += len(labels)
+
+    def on_validation_epoch_end(self):
+        self.val_time += time.perf_counter() - self._val_start
+        if self.trainer.sanity_checking:
+            return
+        step, done = self.global_step, []
+        for s, (correct, seen) in self._counts.items():
+            m, acc = self.solos[s], correct / max(seen, 1)
+            m.val_history.append((step, acc))
+            for c in CRITERIA:
+                if m.steps_to[c] is None and acc >= c:
+                    m.steps_to[c] = step
+            if acc >= self.cfg.train.target_acc:
+                done.append(s)
+        if done:
+            self.retire(done, step)
+
+    def retire(self, seeds: list, step: int) -> None:
+        """Stop ``seeds`` at ``step``: keep their weights, drop their rows from the stacked parameters
+        and the optimiser state; stop the trainer once no seed is left."""
+        row = self.row
+        for s in seeds:
+            self._keep_weights(s, row[s])
+            self.stopped[s] = step
+        left = [s for s in self.active if s not in seeds]
+        self.active[:] = left  # in place: the data stream reads this list
+        if not left:
+            self.trainer.should_stop = True
+            return
+        idx = torch.tensor([row[s] for s in left], device=self.stacked[0].device)
+        state = self.trainer.optimizers[0].state if self.trainer.optimizers else {}
+        for p in self.stacked:
+            for k, v in state.get(p, {}).items():
+                if torch.is_tensor(v) and v.dim() and v.shape[0] == p.shape[0]:
+                    state[p][k] = v.index_select(0, idx)
+            p.data = p.data.index_select(0, idx)
+            p.grad = None
+
+    def finish(self, step: int) -> None:
+        """After fit: the seeds still training stopped at ``step`` (the budget)."""
+        for s, r in self.row.items():
+            self._keep_weights(s, r)
+            self.stopped[s] = step
+
+    @torch.no_grad()
+    def _keep_weights(self, s: int, row: int) -> None:
+        own = dict(self.solos[s].model.named_parameters())
+        for n, p in zip(self.names, self.stacked):
+            own[n].copy_(p[row])
+
+    def configure_optimizers(self):
+        t = self.cfg.train
+        return torch.optim.AdamW(self.stacked.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+
+def train_seeds(cfgs: list, loggers=None) -> list[dict]:
+    """Train the cells ``cfgs`` (one config but ``train.seed``) together; evaluate and write each as its
+    own run; return their records (in the order of ``cfgs``)."""
+    from longdep import tracking
+    from longdep.training.lit import ClassifierModule, TaskData
+    from longdep.training.run import finish_run, make_trainer, quiet_lightning, results_dir, run_id
+
+    keys = {group_key(c) for c in cfgs}
+    if len(keys) != 1 or None in keys:
+        raise ValueError("train_seeds takes cells with train.seeds_together=true that differ only in train.seed")
+    quiet_lightning()
+    cfg0 = cfgs[0]
+    if cfg0.train.threads:
+        torch.set_num_threads(cfg0.train.threads)
+    torch.set_flush_denormal(True)
+    start = time.perf_counter()
+    datas, solos, clocks = [], [], []
+    for cfg in cfgs:  # as train_one builds each: the seed, its data, then its model
+        mark = time.perf_counter()
+        L.seed_everything(cfg.train.seed, verbose=False)
+        data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size,
+                        cfg.train.start_steps)
+        data.setup()
+        datas.append(data)
+        clocks.append({"data": time.perf_counter() - mark})
+        solos.append(ClassifierModule(cfg))
+    group = SeedsModule(solos)
+    trainer = make_trainer(cfg0, logger=False)
+    mark = time.perf_counter()
+    trainer.fit(group, datamodule=SeedsData(datas, group.active))
+    group.finish(int(trainer.global_step))
+    fit_s = time.perf_counter() - mark
+    train_time = time.perf_counter() - start
+    n = len(cfgs)
+    together = {"seeds": [c.train.seed for c in cfgs], "fit_s": round(fit_s, 3)}
+    records = []
+    for k, (cfg, module) in enumerate(zip(cfgs, solos)):
+        rid = run_id(cfg)
+        clock = {**clocks[k], "wandb_start": 0.0, "validation": group.val_time / n,
+                 "training_steps": (fit_s - group.val_time) / n}  # the group's time, shared evenly
+        logger = tracking.make_logger(cfg, rid, results_dir(cfg)) if loggers is None else loggers[k]
+        try:
+            if logger is not None:
+                for step, acc in module.val_history:
+                    logger.log_metrics({"val/acc": acc}, step=step)
+            records.append(finish_run(cfg, rid, module, group.stopped[k], start, train_time / n, clock, logger,
+                                      extra={"seeds_together": together}))
+        except BaseException:
+            if logger is not None:
+                tracking.finish(failed=True)
+            raise
+    return records

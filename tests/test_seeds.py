@@ -1,0 +1,83 @@
+"""Seeds trained together (train.seeds_together): the same runs as training each seed alone."""
+import json
+
+import pytest
+import torch
+
+from longdep.launch import run_cells
+from longdep.training.config import load_config
+from longdep.training.run import weights_path
+from longdep.training.seeds import seed_groups
+
+TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=12", "train.val_every=4",
+        "train.val_size=64", "train.batch_size=8", "task.max_distance=4", "eval.span=1", "eval.n_per_distance=4",
+        "eval.attractor_distances=[]", "train.progress=false", "wandb.enabled=false", "train.checkpoint_every=0",
+        "train.save_weights=true"]
+
+
+def _cells(tmp, extra, seeds=(0, 1), together=False):
+    return [load_config("train", [*TINY, *extra, f"train.seed={s}", f"results_dir={tmp}",
+                                  f"train.seeds_together={str(together).lower()}"]) for s in seeds]
+
+
+def _records(cells):
+    from longdep.training.run import results_dir, run_id
+
+    out = []
+    for cfg in cells:
+        path = results_dir(cfg) / "runs" / f"{run_id(cfg)}.json"
+        rec = json.loads(path.read_text())
+        rec["weights"] = torch.load(weights_path(path.parent.parent, rec["run_id"]), weights_only=True)
+        out.append(rec)
+    return out
+
+
+def _outputs(cfg, weights):
+    """The trained model's logits at every position of fixed sentences. (Outputs, not weights: a parameter
+    with no effect, such as the attention's key bias, has a gradient of pure rounding noise, which Adam
+    scales up to full-size steps in either run.)"""
+    from longdep.training.lit import ClassifierModule
+
+    model = ClassifierModule(cfg).model
+    model.load_state_dict(weights)
+    tokens = torch.randint(1, model.embed.num_embeddings, (8, 10), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return model.eval()(tokens)
+
+
+def _first_at(curve, target):
+    return next((step for step, acc in curve if acc >= target), None)
+
+
+@pytest.mark.parametrize("extra", [["model.name=lstm"], ["model.name=mingru"], ["model.name=transformer"],
+                                   ["model.name=rnn", "task.objective=lm"]], ids=["lstm", "mingru", "transformer", "rnn-lm"])
+def test_seeds_together_train_as_each_seed_alone(tmp_path, extra):
+    # A target some seeds reach at a validation and others later or never: per-seed early stop is exercised.
+    probe = _cells(tmp_path / "probe", [*extra, "train.target_acc=1.0"], together=True)
+    curves = [r["val_curve"] for r in (run_cells(probe) and _records(probe))]
+    accs = sorted({acc for curve in curves for _, acc in curve})
+    target = next((t for t in accs if len({_first_at(c, t) for c in curves}) > 1), accs[-1])
+    alone = _cells(tmp_path / "alone", [*extra, f"train.target_acc={target}"])
+    together = _cells(tmp_path / "together", [*extra, f"train.target_acc={target}"], together=True)
+    assert [len(g) for g in seed_groups(together)] == [2] and [len(g) for g in seed_groups(alone)] == [1, 1]
+    assert all(r["ok"] for r in run_cells(alone) + run_cells(together))
+    for a, b in zip(_records(alone), _records(together)):
+        assert a["run_id"] == b["run_id"]  # the same runs: grouping is not part of the result's identity
+        assert (a["steps"], a["stopped_early"], a["steps_to_95"]) == (b["steps"], b["stopped_early"], b["steps_to_95"])
+        assert [s for s, _ in a["val_curve"]] == [s for s, _ in b["val_curve"]]
+        assert all(abs(x - y) <= 1 / 64 + 1e-9 for (_, x), (_, y) in zip(a["val_curve"], b["val_curve"]))
+        torch.testing.assert_close(_outputs(together[0], b["weights"]), _outputs(alone[0], a["weights"]), atol=1e-5, rtol=1e-5)
+        assert b["seeds_together"]["seeds"] == [0, 1] and "seeds_together" not in a
+    if len({_first_at(c, target) for c in curves}) > 1:  # a seed stopped while others went on
+        assert len({r["steps"] for r in _records(together)}) > 1
+
+
+def test_only_cells_that_differ_in_their_seed_alone_are_grouped(tmp_path):
+    cells = (_cells(tmp_path, ["model.name=lstm"], seeds=(0, 1), together=True)
+             + _cells(tmp_path, ["model.name=rnn"], seeds=(0, 1), together=True)
+             + _cells(tmp_path, ["model.name=lstm", "train.lr=0.003"], seeds=(0,), together=True)
+             + _cells(tmp_path, ["model.name=mingru", "model.dropout=0.1"],
+                      seeds=(0, 1), together=True))
+    groups = seed_groups(cells)
+    assert [[(c.model.name, c.train.seed) for c in g] for g in groups] == [
+        [("lstm", 0), ("lstm", 1)], [("rnn", 0), ("rnn", 1)], [("lstm", 0)], [("mingru", 0)], [("mingru", 1)]]
