@@ -110,9 +110,11 @@ def test_wandb_offline_runs_hold_the_metrics(reference):
 
 
 def test_no_credentials_in_results(reference, tmp_path):
+    """(The grid given as a path to its file: the W&B summary run is named after the file, not its path.)"""
     env = {**ENV, "WANDB_API_KEY": "local-secret-0123456789"}
     out = tmp_path / "smoke"
-    res = subprocess.run([EXE, "grid", "smoke", "--out", str(out), "train.max_steps=2"], env=env,
+    grid = Path(__file__).resolve().parents[1] / "experiments" / "smoke.yaml"
+    res = subprocess.run([EXE, "grid", str(grid), "--out", str(out), "train.max_steps=2"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     for path in [*out.glob("*.csv"), *(out / "runs").glob("*.json")]:

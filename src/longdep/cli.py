@@ -132,7 +132,7 @@ def cmd_grid(args) -> None:
     for path in paths:
         print(f"wrote {path}")
     if res.cells and res.ran:  # a resume with nothing left to do adds no summary run
-        tracking.log_grid_summary(res.cells[0].wandb, args.name, res.out, paths)
+        tracking.log_grid_summary(res.cells[0].wandb, Path(args.name).stem, res.out, paths)  # a grid file's name, not its path
     if res.failed:
         raise SystemExit(f"longdep: {res.failed} cell(s) failed; re-run the same command to retry them")
 

@@ -23,6 +23,7 @@ from longdep.analysis import figures, style
 from longdep.analysis.cost_report import render_cost
 from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.report_study import sections
+from longdep.analysis.seeds_report import is_timing, render_timing
 from longdep.config import UsageError
 from longdep.records import read_csv
 
@@ -272,6 +273,8 @@ def render(folder: Path, link: str | None = None) -> str:
     (default: the folder as given)."""
     folder = Path(folder)
     begin, end = markers(folder)
+    if is_timing(folder):
+        return "\n\n".join([begin, render_timing(folder), end]) + "\n"
     if not (folder / "accuracy.csv").exists():
         cost = render_cost(folder, link)
         if not cost:

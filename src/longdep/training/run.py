@@ -115,7 +115,7 @@ def _checkpointer(path: Path, every: int):
                 return
             tmp = path.with_name(f".{path.name}.tmp")
             path.parent.mkdir(parents=True, exist_ok=True)
-            trainer.save_checkpoint(tmp)
+            trainer.save_checkpoint(tmp, weights_only=False)  # the whole training state (and no log line)
             if trainer.global_rank == 0:
                 tmp.replace(path)
             self.last = step

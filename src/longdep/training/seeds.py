@@ -22,8 +22,11 @@ grid's steps are compute-bound, that is little (``longdep bench seeds`` measures
 where steps are short (small models, short sequences, a GPU).
 
 Not grouped (trained alone instead): runs with dropout (the seeds would draw their dropout masks
-from one generator), data-parallel runs (``train.devices`` other than 1). A group keeps no
-checkpoint: a killed group restarts its unfinished seeds from step 0.
+from one generator), data-parallel runs (``train.devices`` other than 1). A group keeps one
+checkpoint (``checkpoints/seeds-<hash of its run ids>.ckpt``, every ``train.checkpoint_every`` steps,
+as a run alone does): the stacked parameters and optimiser state of the seeds still training, the
+stopped seeds' weights and every seed's validation history, so a killed group resumes with the
+result it would have had.
 """
 from __future__ import annotations
 
@@ -89,7 +92,8 @@ class SeedsData(L.LightningDataModule):
         self.datas, self.active = datas, active
 
     def train_dataloader(self):
-        return DataLoader(_SeedBatches([d.train_batches() for d in self.datas], self.active), batch_size=None)
+        done = self.trainer.global_step if self.trainer is not None else 0  # > 0: resumed from a checkpoint
+        return DataLoader(_SeedBatches([d.train_batches(0, done) for d in self.datas], self.active), batch_size=None)
 
     def val_dataloader(self):
         per_seed = [list(d.val_dataloader()) for d in self.datas]  # the same number of batches for every seed
@@ -110,6 +114,31 @@ class SeedsModule(L.LightningModule):
         self.active = list(range(len(solos)))  # seeds (indices into solos) still training, in row order
         self.stopped: dict[int, int] = {}  # seed -> the step it stopped at
         self.val_time = 0.0
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["longdep_seeds"] = {
+            "active": list(self.active), "stopped": [[s, step] for s, step in self.stopped.items()],
+            "val_time": self.val_time,
+            "solos": [{"val_history": [list(v) for v in m.val_history], "steps_to": [[c, s] for c, s in m.steps_to.items()]}
+                      for m in self.solos],
+            "kept": {str(s): {k: v.detach().cpu() for k, v in self.solos[s].model.state_dict().items()} for s in self.stopped},
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Back to the saved group: the seeds still training (the stacked tensors take their number of
+        rows before Lightning loads them), the stopped seeds' weights, every seed's validation history."""
+        state = checkpoint["longdep_seeds"]
+        self.active[:] = state["active"]
+        self.stopped = {int(s): int(step) for s, step in state["stopped"]}
+        self.val_time = state["val_time"]
+        for m, saved in zip(self.solos, state["solos"]):
+            m.val_history = [tuple(v) for v in saved["val_history"]]
+            m.steps_to = {c: s for c, s in saved["steps_to"]}
+            m.resumed_from = int(checkpoint["global_step"])
+        for s, weights in state["kept"].items():
+            self.solos[int(s)].model.load_state_dict(weights)
+        for p in self.stacked:
+            p.data = p.data.new_empty((len(self.active), *p.shape[1:]))
 
     @property
     def row(self) -> dict:
@@ -156,14 +185,17 @@ class SeedsModule(L.LightningModule):
         return loss
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        """Each seed's gradient clipped by its own norm, as ``clip_grad_norm_`` clips a solo run's."""
+        """Each seed's gradient clipped by its own norm, computed as ``clip_grad_norm_`` computes a run
+        alone's (the same functions on the same values: the same bits)."""
         if not gradient_clip_val:
             return
         grads = [p.grad for p in self.stacked if p.grad is not None]
-        norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)  # (seeds,)
-        coef = (gradient_clip_val / (norms + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
+        for row in range(len(self.active)):
+            views = [g[row] for g in grads]
+            total = torch.nn.utils.get_total_norm(views, 2.0)
+            coef = torch.clamp(gradient_clip_val / (total + 1e-6), max=1.0)
+            for v in views:
+                v.mul_(coef)
 
     def on_validation_epoch_start(self):
         self._counts = {s: [0, 0] for s in self.active}
@@ -235,8 +267,10 @@ def train_seeds(cfgs: list, loggers=None) -> list[dict]:
     """Train the cells ``cfgs`` (one config but ``train.seed``) together; evaluate and write each as its
     own run; return their records (in the order of ``cfgs``)."""
     from longdep import tracking
+    from longdep.config import config_hash
     from longdep.training.lit import ClassifierModule, TaskData
-    from longdep.training.run import finish_run, make_trainer, quiet_lightning, results_dir, run_id
+    from longdep.training.run import (_checkpointer, _resume_from, checkpoint_path, finish_run, make_trainer,
+                                      quiet_lightning, results_dir, run_id)
 
     keys = {group_key(c) for c in cfgs}
     if len(keys) != 1 or None in keys:
@@ -258,9 +292,12 @@ def train_seeds(cfgs: list, loggers=None) -> list[dict]:
         clocks.append({"data": time.perf_counter() - mark})
         solos.append(ClassifierModule(cfg))
     group = SeedsModule(solos)
-    trainer = make_trainer(cfg0, logger=False)
+    every = cfg0.train.checkpoint_every
+    ckpt = checkpoint_path(results_dir(cfg0), "seeds-" + config_hash({"runs": [run_id(c) for c in cfgs]}))
+    trainer = make_trainer(cfg0, logger=False, extra_callbacks=[_checkpointer(ckpt, every)] if every else [])
+    resume = _resume_from(ckpt) if every else None
     mark = time.perf_counter()
-    trainer.fit(group, datamodule=SeedsData(datas, group.active))
+    trainer.fit(group, datamodule=SeedsData(datas, group.active), ckpt_path=resume, weights_only=True)
     group.finish(int(trainer.global_step))
     fit_s = time.perf_counter() - mark
     train_time = time.perf_counter() - start
@@ -282,4 +319,9 @@ def train_seeds(cfgs: list, loggers=None) -> list[dict]:
             if logger is not None:
                 tracking.finish(failed=True)
             raise
+    ckpt.unlink(missing_ok=True)
+    try:
+        ckpt.parent.rmdir()
+    except OSError:
+        pass
     return records
