@@ -59,4 +59,13 @@ def render_timing(folder: Path) -> str:
     head = (f"*The same {len(both)} cells trained twice by `longdep grid` ({la['workers']} workers, {la['cores']} cores, "
             f"{la['cpu']}, {str(lt['finished'])[:10]}): seeds alone, {la['cells_s'] / 60:.1f} min; seeds together "
             f"(`train.seeds_together=true`), {lt['cells_s'] / 60:.1f} min: {la['cells_s'] / lt['cells_s']:.2f}x.*")
-    return head + "\n\n" + "\n".join(lines)
+    same = {name: _same_table(folder, name) for name in sorted(p.name for p in (folder / "alone").glob("*.csv"))
+            if name != "grid_log.csv" and (folder / "together" / name).is_file()}
+    tables = ", ".join(f"`{n}` {'identical' if ok else 'DIFFERENT'}" for n, ok in same.items())
+    return head + "\n\n" + "\n".join(lines) + f"\n\nThe results tables, row for row: {tables}."
+
+
+def _same_table(folder: Path, name: str) -> bool:
+    a, b = (read_csv(folder / p / name) for p in PARTS)
+    a, b = (df.sort_values(list(df.columns)).reset_index(drop=True) for df in (a, b))
+    return list(a.columns) == list(b.columns) and a.equals(b)
