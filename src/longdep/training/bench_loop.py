@@ -75,6 +75,7 @@ def bench_loop(cfg, steps: int, repeats: int) -> dict:
     from longdep.training.run import quiet_lightning
 
     quiet_lightning()
+    torch.set_flush_denormal(True)  # as train_one: Adam's tiny second moments otherwise hit slow denormals
     data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, steps, cfg.train.val_size)
     data.setup()
     out = {"suite_s": [], "plain_s": []}
@@ -113,6 +114,7 @@ def bench_seeds(cfgs, steps: int, repeats: int) -> dict:
     from longdep.training.run import quiet_lightning
 
     quiet_lightning()
+    torch.set_flush_denormal(True)  # as train_one and train_seeds
     datas = []
     for cfg in cfgs:
         datas.append(TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, steps, cfg.train.val_size))
