@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -99,7 +98,7 @@ def _group(cfgs, datas, steps: int) -> float:
         L.seed_everything(cfg.train.seed, verbose=False)
         solos.append(ClassifierModule(cfg))
     group = SeedsModule(solos)
-    trainer = make_trainer(replace(cfgs[0], train=replace(cfgs[0].train, grad_clip=0.0)), logger=False)  # as train_seeds
+    trainer = make_trainer(cfgs[0], logger=False)
     start = time.perf_counter()
     trainer.fit(group, datamodule=SeedsData(datas, group.active))
     if _device(cfgs[0]).type == "cuda":

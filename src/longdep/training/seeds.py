@@ -5,10 +5,9 @@
 Each seed is built exactly as :func:`longdep.training.run.train_one` builds it (``seed_everything``,
 its own data stream and validation set, its own initialisation), then the seeds' parameters are
 stacked, one tensor per parameter with the seed first (``S x shape``), under one Lightning module,
-one optimiser and one trainer. A training step runs each seed's forward and backward in
-turn on leaves holding its rows (so only one seed's graph is alive at a time) and gathers their
-gradients, clips each seed's gradient by its own norm, and takes one AdamW step over the stacked
-tensors (elementwise: each seed's update is its solo update). A seed
+one optimiser and one trainer. A training step sums the seeds' losses (the parameters are disjoint,
+so each seed's gradient is its own loss's), clips each seed's gradient by its own norm, and takes one
+AdamW step over the stacked tensors (elementwise: each seed's update is its solo update). A seed
 that reaches ``train.target_acc`` at a validation stops: its weights are kept, its rows are dropped
 from every stacked tensor and from the optimiser state, and the job ends when every seed has stopped
 or ``train.max_steps`` is reached. Each seed is then evaluated and written as its own run (same run
@@ -32,7 +31,6 @@ result it would have had.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -116,9 +114,6 @@ class SeedsModule(L.LightningModule):
         self.active = list(range(len(solos)))  # seeds (indices into solos) still training, in row order
         self.stopped: dict[int, int] = {}  # seed -> the step it stopped at
         self.val_time = 0.0
-        # One seed's forward and backward after another (its graph freed before the next is built: the
-        # memory of one run, not of all), into leaves of its own rows; then clipping and one AdamW step.
-        self.automatic_optimization = False
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["longdep_seeds"] = {
@@ -154,11 +149,16 @@ class SeedsModule(L.LightningModule):
             m.train(mode)
         return super().train(mode)
 
-    def _call(self, s: int, tensors: list, *args, lm_logits: bool = False):
-        """Seed ``s``'s module with ``tensors`` (one per parameter, in ``names`` order) as its parameters:
-        label scores, or (``lm_logits``) the language model's logits at every position."""
+    def _slices(self) -> list:
+        """Every stacked parameter split into its rows, once per step (one backward op per parameter
+        gathers the seeds' gradients, rather than one full-size scatter per seed)."""
+        return [p.unbind(0) for p in self.stacked]
+
+    def _call(self, s: int, row: int, slices: list, *args, lm_logits: bool = False):
+        """Seed ``s``'s module on its rows of the stacked parameters: label scores, or (``lm_logits``)
+        the language model's logits at every position."""
         m = self.solos[s]
-        params = dict(zip(self.names, tensors))
+        params = {n: p[row] for n, p in zip(self.names, slices)}
         if lm_logits:
             return functional_call(m.model, params, args)
         return functional_call(m, {f"model.{n}": p for n, p in params.items()}, args)
@@ -171,39 +171,29 @@ class SeedsModule(L.LightningModule):
 
     def training_step(self, batch, _):
         seeds, parts = batch
-        row, losses = self.row, []
+        row, losses, slices = self.row, [], self._slices()
         for s, (tokens, query, labels) in zip(seeds, parts):
             if s not in row:  # stopped after this batch was drawn
                 continue
-            r = row[s]
-            leaves = [p[r].detach().requires_grad_() for p in self.stacked]  # this seed's parameters, as a run alone has them
             if self.solos[s].lm:
-                loss = lm_loss(self._call(s, leaves, tokens, lm_logits=True), tokens)
+                losses.append(lm_loss(self._call(s, row[s], slices, tokens, lm_logits=True), tokens))
             else:
-                loss = F.cross_entropy(self._call(s, leaves, tokens, query), labels)
-            self.manual_backward(loss)
-            for p, leaf in zip(self.stacked, leaves):
-                if leaf.grad is not None:  # a parameter no loss reaches keeps no gradient, as alone
-                    if p.grad is None:
-                        p.grad = torch.zeros_like(p)
-                    p.grad[r].copy_(leaf.grad)
-            losses.append(loss.detach())
-        if self.cfg.train.grad_clip:
-            self.clip(self.cfg.train.grad_clip)
-        opt = self.optimizers()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+                losses.append(F.cross_entropy(self._call(s, row[s], slices, tokens, query), labels))
+        loss = torch.stack(losses).sum()
         if self.global_step % 10 == 0:
-            self.log("train/loss", torch.stack(losses).mean(), on_step=True, on_epoch=False, prog_bar=True)
+            self.log("train/loss", loss.detach() / len(losses), on_step=True, on_epoch=False, prog_bar=True)
+        return loss
 
-    def clip(self, max_norm: float) -> None:
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         """Each seed's gradient clipped by its own norm, computed as ``clip_grad_norm_`` computes a run
         alone's (the same functions on the same values: the same bits)."""
+        if not gradient_clip_val:
+            return
         grads = [p.grad for p in self.stacked if p.grad is not None]
         for row in range(len(self.active)):
             views = [g[row] for g in grads]
             total = torch.nn.utils.get_total_norm(views, 2.0)
-            coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+            coef = torch.clamp(gradient_clip_val / (total + 1e-6), max=1.0)
             for v in views:
                 v.mul_(coef)
 
@@ -212,10 +202,10 @@ class SeedsModule(L.LightningModule):
         self._val_start = time.perf_counter()
 
     def validation_step(self, batch, _):
-        row = self.row
+        row, slices = self.row, self._slices()
         for s, (tokens, query, labels, *label_ids) in enumerate(batch):
             if s in row:
-                pred = self._call(s, [p[row[s]] for p in self.stacked], tokens, query, *label_ids).argmax(-1)
+                pred = self._call(s, row[s], slices, tokens, query, *label_ids).argmax(-1)
                 self._counts[s][0] += (pred == labels).sum().item()
                 self._counts[s][1] += len(labels)
 
@@ -304,9 +294,7 @@ def train_seeds(cfgs: list, loggers=None) -> list[dict]:
     group = SeedsModule(solos)
     every = cfg0.train.checkpoint_every
     ckpt = checkpoint_path(results_dir(cfg0), "seeds-" + config_hash({"runs": [run_id(c) for c in cfgs]}))
-    # clipping is the module's own, per seed (Lightning's would clip the seeds' gradients as one)
-    trainer = make_trainer(replace(cfg0, train=replace(cfg0.train, grad_clip=0.0)), logger=False,
-                           extra_callbacks=[_checkpointer(ckpt, every)] if every else [])
+    trainer = make_trainer(cfg0, logger=False, extra_callbacks=[_checkpointer(ckpt, every)] if every else [])
     resume = _resume_from(ckpt) if every else None
     mark = time.perf_counter()
     trainer.fit(group, datamodule=SeedsData(datas, group.active), ckpt_path=resume, weights_only=True)
