@@ -204,15 +204,19 @@ class ClassifierModule(L.LightningModule):
             return
         acc = correct / seen
         step = self.global_step
-        self.val_history.append((step, acc))
         self.log("val/acc", acc, prog_bar=True, logger=False)
         for logger in self.loggers:  # at the step the run record gives (Lightning's own logging is one behind)
             logger.log_metrics({"val/acc": acc}, step=step)
+        if self.record_validation(step, acc):
+            self.trainer.should_stop = True
+
+    def record_validation(self, step: int, acc: float) -> bool:
+        """Add a validation to the history and the steps-to-criterion; return whether it reached the target."""
+        self.val_history.append((step, acc))
         for c in CRITERIA:
             if self.steps_to[c] is None and acc >= c:
                 self.steps_to[c] = step
-        if acc >= self.cfg.train.target_acc:
-            self.trainer.should_stop = True
+        return acc >= self.cfg.train.target_acc
 
     def configure_optimizers(self):
         t = self.cfg.train

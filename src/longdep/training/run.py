@@ -155,12 +155,9 @@ def make_trainer(cfg: RunConfig, logger=False, extra_callbacks=()):
     )
 
 
-def train_one(cfg: RunConfig, logger=None) -> dict:
-    """Train and evaluate one run; write its rows and run record; return the record.
-
-    ``logger``: a Lightning logger; by default a W&B logger when ``wandb.enabled`` (offline unless
-    the user chose a mode), else none.
-    """
+def prepare_run(cfg: RunConfig):
+    """The process settings a run trains under, then its seed, data (set up) and module, in that order
+    (the order fixes the initialisation): ``(data, module, {"data": seconds})``."""
     import lightning as L
 
     from longdep.training.lit import ClassifierModule, TaskData
@@ -169,15 +166,33 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.set_flush_denormal(True)  # Adam's tiny second moments otherwise hit slow denormal arithmetic
-    rid = run_id(cfg)
-    out = results_dir(cfg)
     start = time.perf_counter()
     L.seed_everything(cfg.train.seed, verbose=False)
     data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size,
                     cfg.train.start_steps)
     data.setup()  # here rather than inside fit, so that its time is its own
-    clock = {"data": time.perf_counter() - start}
-    module = ClassifierModule(cfg)
+    return data, ClassifierModule(cfg), {"data": time.perf_counter() - start}
+
+
+def remove_checkpoint(ckpt: Path) -> None:
+    """A finished run's (or group's) checkpoint, and the folder once it is empty."""
+    ckpt.unlink(missing_ok=True)
+    try:
+        ckpt.parent.rmdir()  # the last run of the folder to finish leaves no empty checkpoints/
+    except OSError:
+        pass
+
+
+def train_one(cfg: RunConfig, logger=None) -> dict:
+    """Train and evaluate one run; write its rows and run record; return the record.
+
+    ``logger``: a Lightning logger; by default a W&B logger when ``wandb.enabled`` (offline unless
+    the user chose a mode), else none.
+    """
+    rid = run_id(cfg)
+    out = results_dir(cfg)
+    start = time.perf_counter()
+    data, module, clock = prepare_run(cfg)
     if logger is None:
         logger = tracking.make_logger(cfg, rid, out)
     ckpt = checkpoint_path(out, rid)
@@ -211,7 +226,6 @@ def finish_run(cfg: RunConfig, rid: str, module, steps: int, start: float, train
     history), write its rows, baselines and run record (last: it marks the run done); return the record.
     ``extra``: more fields for the record (a run trained with other seeds says so)."""
     out = results_dir(cfg)
-    ckpt = checkpoint_path(out, rid)
     if module.train_device is not None:
         module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
     rows, probes, test_accuracy, analyses = evaluate(module, cfg, rid, clock)
@@ -257,11 +271,7 @@ def finish_run(cfg: RunConfig, rid: str, module, steps: int, start: float, train
     for k, v in clock.items():
         clock[k] = round(v, 3)
     write_json(out / "runs" / f"{rid}.json", record)  # written last: its presence marks the run done
-    ckpt.unlink(missing_ok=True)
-    try:
-        ckpt.parent.rmdir()  # the last run of the folder to finish leaves no empty checkpoints/
-    except OSError:
-        pass
+    remove_checkpoint(checkpoint_path(out, rid))
     return record
 
 

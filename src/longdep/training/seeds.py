@@ -40,7 +40,7 @@ from torch.func import functional_call
 from torch.utils.data import DataLoader, IterableDataset
 
 from longdep.config import RunConfig, to_dict
-from longdep.training.lit import CRITERIA, lm_loss
+from longdep.training.lit import lm_loss
 
 
 def group_key(cfg: RunConfig) -> str | None:
@@ -215,12 +215,7 @@ class SeedsModule(L.LightningModule):
             return
         step, done = self.global_step, []
         for s, (correct, seen) in self._counts.items():
-            m, acc = self.solos[s], correct / max(seen, 1)
-            m.val_history.append((step, acc))
-            for c in CRITERIA:
-                if m.steps_to[c] is None and acc >= c:
-                    m.steps_to[c] = step
-            if acc >= self.cfg.train.target_acc:
+            if self.solos[s].record_validation(step, correct / max(seen, 1)):
                 done.append(s)
         if done:
             self.retire(done, step)
@@ -263,41 +258,27 @@ class SeedsModule(L.LightningModule):
         return torch.optim.AdamW(self.stacked.parameters(), lr=t.lr, weight_decay=t.weight_decay)
 
 
-def train_seeds(cfgs: list, loggers=None) -> list[dict]:
+def train_seeds(cfgs: list) -> list[dict]:
     """Train the cells ``cfgs`` (one config but ``train.seed``) together; evaluate and write each as its
     own run; return their records (in the order of ``cfgs``)."""
     from longdep import tracking
     from longdep.config import config_hash
-    from longdep.training.lit import ClassifierModule, TaskData
     from longdep.training.run import (_checkpointer, _resume_from, checkpoint_path, finish_run, make_trainer,
-                                      quiet_lightning, results_dir, run_id)
+                                      prepare_run, remove_checkpoint, results_dir, run_id)
 
     keys = {group_key(c) for c in cfgs}
     if len(keys) != 1 or None in keys:
         raise ValueError("train_seeds takes cells with train.seeds_together=true that differ only in train.seed")
-    quiet_lightning()
     cfg0 = cfgs[0]
-    if cfg0.train.threads:
-        torch.set_num_threads(cfg0.train.threads)
-    torch.set_flush_denormal(True)
     start = time.perf_counter()
-    datas, solos, clocks = [], [], []
-    for cfg in cfgs:  # as train_one builds each: the seed, its data, then its model
-        mark = time.perf_counter()
-        L.seed_everything(cfg.train.seed, verbose=False)
-        data = TaskData(cfg.task, cfg.train.seed, cfg.train.batch_size, cfg.train.max_steps, cfg.train.val_size,
-                        cfg.train.start_steps)
-        data.setup()
-        datas.append(data)
-        clocks.append({"data": time.perf_counter() - mark})
-        solos.append(ClassifierModule(cfg))
-    group = SeedsModule(solos)
+    datas, solos, clocks = zip(*(prepare_run(cfg) for cfg in cfgs))  # each seed built as train_one builds it
+    group = SeedsModule(list(solos))
     every = cfg0.train.checkpoint_every
     ckpt = checkpoint_path(results_dir(cfg0), "seeds-" + config_hash({"runs": [run_id(c) for c in cfgs]}))
     trainer = make_trainer(cfg0, logger=False, extra_callbacks=[_checkpointer(ckpt, every)] if every else [])
     resume = _resume_from(ckpt) if every else None
     mark = time.perf_counter()
-    trainer.fit(group, datamodule=SeedsData(datas, group.active), ckpt_path=resume, weights_only=True)
+    trainer.fit(group, datamodule=SeedsData(list(datas), group.active), ckpt_path=resume, weights_only=True)
     group.finish(int(trainer.global_step))
     fit_s = time.perf_counter() - mark
     train_time = time.perf_counter() - start
@@ -308,7 +289,7 @@ def train_seeds(cfgs: list, loggers=None) -> list[dict]:
         rid = run_id(cfg)
         clock = {**clocks[k], "wandb_start": 0.0, "validation": group.val_time / n,
                  "training_steps": (fit_s - group.val_time) / n}  # the group's time, shared evenly
-        logger = tracking.make_logger(cfg, rid, results_dir(cfg)) if loggers is None else loggers[k]
+        logger = tracking.make_logger(cfg, rid, results_dir(cfg))
         try:
             if logger is not None:
                 for step, acc in module.val_history:
@@ -319,9 +300,5 @@ def train_seeds(cfgs: list, loggers=None) -> list[dict]:
             if logger is not None:
                 tracking.finish(failed=True)
             raise
-    ckpt.unlink(missing_ok=True)
-    try:
-        ckpt.parent.rmdir()
-    except OSError:
-        pass
+    remove_checkpoint(ckpt)
     return records
