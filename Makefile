@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test figures notebook bench install clean
+.PHONY: demo test figures notebook bench bench-logs install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 	$(BIN)/longdep bench cell model.name=lstm task.max_distance=64 train.max_steps=300 wandb.enabled=false
 	$(BIN)/longdep bench cell model.name=transformer task.max_distance=64 train.max_steps=300 wandb.enabled=false
 	$(BIN)/longdep scale --config quick
+
+# results/bench/*.log, the outputs the README's benchmark tables are generated from (~20 min, quiet machine)
+bench-logs: $(STAMP)
+	BIN=$(BIN) bash scripts/bench_logs.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

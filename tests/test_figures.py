@@ -1,5 +1,6 @@
 """`longdep figures` rebuilds every figure of a results folder from its CSVs, offline."""
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def test_report_renders_from_results_and_the_readme_section_is_current(reference
     assert text.startswith(begin) and text.rstrip().endswith(end) and reference.name in begin
     assert "| LSTM | 1-4 |" in text and "flip_subject" in text
     root = Path(__file__).resolve().parents[1]
-    for folder in ("paper", "scale_gpu", "seeds_timing"):  # one section per committed results folder
+    for folder in ("paper", "scale_gpu", "seeds_timing", "bench"):  # one section per committed results folder
         assert report.write(root / "results" / folder, root / "README.md", check=True), \
             f"README.md is not current: run `longdep report results/{folder} --write README.md`"
 
@@ -270,3 +271,26 @@ def test_every_model_has_its_own_colour_and_marker():
     markers = [style.model_marker(m) for m in MODELS]
     assert len(set(colors)) == len(MODELS) and len(set(markers)) == len(MODELS)
     assert "x" not in markers  # a cross marks a point that was not measured
+
+
+def test_report_of_bench_logs_tables_their_lines_and_names_a_log_without_any(tmp_path):
+    from longdep.analysis import report
+    from longdep.config import UsageError
+
+    (tmp_path / "seeds.log").write_text(
+        "# today, this machine\n$ longdep bench seeds --steps 2\n"
+        "lstm         5 seeds alone      578 examples/s  together      489 examples/s  speedup 0.85x (medians of 3)\n")
+    (tmp_path / "notes.log").write_text("not a bench log\n")  # ignored: no `$ longdep bench` line
+    text = report.render(tmp_path)
+    assert "| lstm | 5 | 578 | 489 | 0.85x |" in text and "notes.log" not in text
+    (tmp_path / "loop.log").write_text("# today\n$ longdep bench loop\nTraceback (most recent call last):\n")
+    with pytest.raises(UsageError, match="loop.log holds no"):
+        report.render(tmp_path)
+
+
+def test_report_says_where_the_cells_time_went(reference):
+    from longdep.analysis.report import time_shares
+
+    text = time_shares(reference)
+    shares = [float(x) for x in re.findall(r"([\d.]+)%", text)]
+    assert "training steps" in text and abs(sum(shares) - 100) < 0.5

@@ -123,3 +123,21 @@ def test_a_killed_group_resumes_from_its_checkpoint_with_the_uninterrupted_resul
         assert (a["steps"], a["val_curve"]) == (b["steps"], b["val_curve"])
         torch.testing.assert_close(_outputs(killed[0], b["weights"]), _outputs(clean[0], a["weights"]), atol=1e-6, rtol=1e-6)
     assert [r["steps"] for r in _records(killed)] == [20, 4]
+
+
+def test_the_timing_report_refuses_a_folder_whose_run_found_cells_done(tmp_path):
+    """A timing where some cells were already done would compare unequal work: one line, no table."""
+    import shutil
+    from pathlib import Path
+
+    import pandas as pd
+
+    from longdep.analysis import report
+    from longdep.config import UsageError
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "seeds_timing", tmp_path / "t")
+    assert "| LSTM | 5 |" in report.render(tmp_path / "t")
+    log = tmp_path / "t" / "together" / "grid_log.csv"
+    pd.read_csv(log).assign(cells_done_before=5).to_csv(log, index=False)
+    with pytest.raises(UsageError, match="found cells already done"):
+        report.render(tmp_path / "t")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from longdep.analysis import figures, style
+from longdep.analysis.bench_report import is_bench, render_bench
 from longdep.analysis.cost_report import render_cost
 from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.report_study import sections
@@ -275,6 +276,8 @@ def render(folder: Path, link: str | None = None) -> str:
     begin, end = markers(folder)
     if is_timing(folder):
         return "\n\n".join([begin, render_timing(folder), end]) + "\n"
+    if is_bench(folder):
+        return "\n\n".join([begin, render_bench(folder), end]) + "\n"
     if not (folder / "accuracy.csv").exists():
         cost = render_cost(folder, link)
         if not cost:
