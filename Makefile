@@ -1,7 +1,8 @@
 # Two commands do all set-up: `make demo` and `make test`.
 PY ?= python3
 RESULTS ?= results/paper
-# pytest-xdist processes for make test: the suite is single-threaded, so one per core
+# pytest-xdist processes for make test: the suite is single-threaded, so one per core; an idle
+# worker takes tests queued for the other (worksteal), so both finish together
 TEST_WORKERS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/longdep grid quick --workers 2
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=12
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=12
 
 figures: $(STAMP)
 	$(BIN)/longdep figures $(RESULTS)

@@ -15,6 +15,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+import functools  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -37,6 +38,16 @@ def grid(out, *args, timeout=300):
                           timeout=timeout, env=ENV)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist each worker takes runs of tests in this order. The first test that needs the
+    shared smoke grid (``reference``, ~30 s to build) goes first, so one worker builds it at once; the
+    other tests that need it go last, so no worker sits waiting for it while other tests remain."""
+    uses = [item for item in items if "reference" in getattr(item, "fixturenames", ())]
+    if uses:
+        first, later = uses[0], set(uses[1:])
+        items[:] = [first, *(i for i in items if i is not first and i not in later), *uses[1:]]
+
+
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory, worker_id):
     """An uninterrupted smoke grid (training cells + a tiny scaling sweep) on two local workers, built
@@ -53,13 +64,16 @@ def reference(tmp_path_factory, worker_id):
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def cluster_nodes() -> str:
-    """The nodes that answer and take jobs, as sinfo lists them ('' if none or no sinfo)."""
+    """The nodes that answer and take jobs, as sinfo lists them ('' if none or no sinfo). Asked once per
+    process: where sinfo is installed but no controller runs, sinfo takes ~9 s to give up, so the wait
+    is cut at 4 s (a running controller answers in milliseconds)."""
     if shutil.which("sinfo") is None:
         return ""
     try:
         res = subprocess.run(["sinfo", "-h", "-N", "-r", "-t", "idle,mixed,allocated", "-o", "%N %t"],
-                             capture_output=True, text=True, timeout=20)
+                             capture_output=True, text=True, timeout=4)
     except subprocess.TimeoutExpired:
         return ""
     return res.stdout.strip() if res.returncode == 0 else ""

@@ -18,6 +18,21 @@ def test_overrides_set_typed_fields():
     assert (cfg.model.name, cfg.task.distance, cfg.train.lr, cfg.eval.distances) == ("lstm", 64, 0.003, [4, 8])
 
 
+def test_values_and_overrides_merged_at_once_name_the_bad_one_and_later_ones_win():
+    """merge() applies a grid cell's values and the overrides each in one OmegaConf merge (a grid builds
+    hundreds of cells) on a cached base: the result, the errors and the cache are as one by one."""
+    values = {"model.name": "lstm", "train.lr": 0.01, "model": {"d_model": 32}, "eval.distances": [3]}
+    cfg = load_config("train", ["train.lr=0.02", "eval.distances=5", "train.lr=0.03"], values)
+    assert (cfg.model.name, cfg.model.d_model, cfg.train.lr, cfg.eval.distances) == ("lstm", 32, 0.03, [5])
+    with pytest.raises(UsageError, match=r"^bad value train.seed='x': Value 'x'"):
+        load_config("train", [], {"model.name": "lstm", "train.seed": "x", "train.lr": 0.1})
+    with pytest.raises(UsageError, match=r"^bad override 'model.nme=lstm': unknown key 'model.nme'; valid: name"):
+        load_config("train", ["train.lr=0.1", "model.nme=lstm"])
+    cfg.model.d_model = 999  # the returned object is the caller's; the cached base is untouched
+    again = load_config("train")
+    assert again.model.d_model != 999 and again.train.lr == RunConfig().train.lr
+
+
 BAD = {
     "unknown-key": (["model.nme=lstm"], "nme"),
     "unknown-group": (["modl.name=lstm"], "modl"),

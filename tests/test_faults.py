@@ -1,9 +1,11 @@
 """Bad input, unsafe paths and faults through the CLI: one line, the right exit code, nothing changed.
 
-Every case runs the real ``longdep`` console script in a fresh process, as a user would, except the
-two faults a test has to fake inside the process (a full disk, W&B's writer reporting one); Ctrl-C
-is sent to real ``longdep`` processes (a run, a grid with workers, a sweep with its isolated points)
-as a terminal sends it, to the whole process group.
+A few cases of each kind run the real ``longdep`` console script in a fresh process, as a user would
+(exit code, stderr, the files left); the others call ``longdep.cli.main`` in the test's process, the
+same code without the ~3 s of interpreter start and imports per case (the suite's time). The faults
+a test has to fake (a full disk, W&B's writer reporting one) run in the process; Ctrl-C is sent to
+real ``longdep`` processes (a run, a grid with workers, a sweep with its isolated points) as a
+terminal sends it, to the whole process group.
 """
 import errno
 import os
@@ -36,9 +38,17 @@ def run_cli(args, capsys=None) -> tuple[int, list[str]]:
 
 
 def run_in_process(args, capsys) -> tuple[int, list[str]]:
-    """``longdep.cli.main`` in this process: for the faults a test has to fake (a full disk)."""
-    code = main(args)
+    """``longdep.cli.main`` in this process: exit code (argparse's too) and stderr lines."""
+    capsys.readouterr()
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
     return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+# The cases that go through the console script in a fresh process (one or two per test).
+CONSOLE = {"name-escapes-results", "huge-width", "grid-out-is-a-file", "figures-no-folder", "truncated-row"}
 
 
 @pytest.fixture
@@ -71,9 +81,10 @@ BAD_TRAIN = {
 
 
 @pytest.mark.parametrize("overrides,needle", BAD_TRAIN.values(), ids=BAD_TRAIN.keys())
-def test_bad_train_input_is_one_line_exit_2_and_writes_nothing(overrides, needle, workdir, capsys):
+def test_bad_train_input_is_one_line_exit_2_and_writes_nothing(overrides, needle, workdir, capsys, request):
     before = snapshot(workdir)
-    code, err = run_cli(["train", *TINY, *overrides], capsys)
+    runner = run_cli if request.node.callspec.id in CONSOLE else run_in_process
+    code, err = runner(["train", *TINY, *overrides], capsys)
     assert code == 2 and len(err) == 1 and needle in err[0], err
     assert snapshot(workdir) == before
     assert not (workdir.parent / "etc").exists()
@@ -89,9 +100,10 @@ BAD_OTHER = {
 
 
 @pytest.mark.parametrize("args,needle", BAD_OTHER.values(), ids=BAD_OTHER.keys())
-def test_bad_paths_elsewhere_are_one_line_exit_2_and_write_nothing(args, needle, workdir, capsys):
+def test_bad_paths_elsewhere_are_one_line_exit_2_and_write_nothing(args, needle, workdir, capsys, request):
     before = snapshot(workdir)
-    code, err = run_cli(args, capsys)
+    runner = run_cli if request.node.callspec.id in CONSOLE else run_in_process
+    code, err = runner(args, capsys)
     assert code == 2 and len(err) == 1 and needle in err[0], err
     assert snapshot(workdir) == before
 
@@ -106,16 +118,15 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("content,needle", BROKEN.values(), ids=BROKEN.keys())
-def test_a_broken_results_csv_is_named_with_its_line_and_never_built_on(content, needle, workdir, capsys):
+def test_a_broken_results_csv_is_named_with_its_line_and_never_built_on(content, needle, workdir, capsys, request):
     folder = workdir / "results" / "smoke"
     folder.mkdir()
     (folder / "accuracy.csv").write_bytes(content)
     before = snapshot(workdir)
-    code, err = run_cli(["figures", "results/smoke"], capsys)
+    runner = run_cli if request.node.callspec.id in CONSOLE else run_in_process
+    code, err = runner(["figures", "results/smoke"], capsys)
     assert code == 2 and len(err) == 1 and needle in err[0] and "accuracy.csv" in err[0], err
-    # A grid resumed over it stops before any cell (through the console script for one case; the same
-    # code in this process for the others, to keep the suite's time).
-    runner = run_cli if "incomplete" in needle else run_in_process
+    # A grid resumed over it stops before any cell
     code, err = runner(["grid", "smoke", "--workers", "1", "--no-scale"], capsys)
     assert code == 2 and len(err) == 1 and needle in err[0], err
     assert snapshot(workdir) == before

@@ -39,10 +39,13 @@ def test_reference_has_every_cell_once(reference):
 
 
 def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_path):
+    from longdep.grid import run_grid
+
     out = tmp_path / "smoke"
     done_at_kill = []
+    fast = ["--no-scale", "--no-figures"]  # the cells are what is killed; the sweep resumes in test_scale
     for wait_for in ("start", "first-record"):
-        proc = subprocess.Popen([EXE, "grid", "smoke", "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([EXE, "grid", "smoke", "--out", str(out), *fast], env=ENV, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + 120
         if wait_for == "start":
@@ -55,12 +58,13 @@ def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_
         proc.wait()
         done_at_kill.append(len(list((out / "runs").glob("*.json"))))
     assert min(done_at_kill) < 2, f"no kill landed mid-grid: {done_at_kill}"
-    res = grid(out)
+    res = grid(out, *fast)
     assert res.returncode == 0, res.stderr[-3000:]
     got, want = rows(out), rows(reference)
     pd.testing.assert_frame_equal(got[KEY + ["n", "correct"]], want[KEY + ["n", "correct"]])
     assert not [p for p in out.rglob("*.tmp")]
-    assert "0 to run" in grid(out).stdout     # and a further re-run is a no-op
+    again = io.StringIO()  # and a further re-run is a no-op (the same code in this process: suite time)
+    assert run_grid("smoke", out, scale=False, stream=again).ran == 0 and "0 to run" in again.getvalue()
     log = pd.read_csv(out / "grid_log.csv")
     assert log["cells_done_before"].iloc[-1] == 2  # logged as a resume, never quoted as a full run
 
@@ -69,7 +73,7 @@ def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_
                                         "path for real (suite time)")
 def test_submitit_local_launcher_gives_the_same_rows(reference, tmp_path):
     out = tmp_path / "smoke"
-    res = grid(out, "--launcher", "submitit-local", "--workers", "2")
+    res = grid(out, "--launcher", "submitit-local", "--workers", "2", "--no-scale", "--no-figures")
     assert res.returncode == 0, res.stderr[-3000:]
     pd.testing.assert_frame_equal(rows(out)[KEY + ["n", "correct"]], rows(reference)[KEY + ["n", "correct"]])
     assert (out / ".submitit").is_dir()
@@ -114,7 +118,7 @@ def test_no_credentials_in_results(reference, tmp_path):
     env = {**ENV, "WANDB_API_KEY": "local-secret-0123456789"}
     out = tmp_path / "smoke"
     grid = Path(__file__).resolve().parents[1] / "experiments" / "smoke.yaml"
-    res = subprocess.run([EXE, "grid", str(grid), "--out", str(out), "train.max_steps=2"], env=env,
+    res = subprocess.run([EXE, "grid", str(grid), "--out", str(out), "--no-figures", "train.max_steps=2"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     for path in [*out.glob("*.csv"), *(out / "runs").glob("*.json")]:

@@ -128,7 +128,7 @@ def cmd_grid(args) -> None:
     res = run_grid(args.name, Path(args.out) if args.out else None, args.overrides,
                    launcher=args.launcher, workers=args.workers, scale=not args.no_scale)
     print_summary(res.out)
-    paths = figures.make_all(res.out)
+    paths = [] if args.no_figures else figures.make_all(res.out)
     for path in paths:
         print(f"wrote {path}")
     if res.cells and res.ran:  # a resume with nothing left to do adds no summary run
@@ -179,11 +179,10 @@ def print_summary(folder: Path) -> None:
 
 
 def cmd_figures(args) -> None:
-    from longdep.analysis import figures
-
     folder = Path(args.results_dir)
-    if not folder.is_dir():
+    if not folder.is_dir():  # before the plotting imports (seconds): a typo is answered at once
         raise UsageError(f"results folder {str(folder)!r} does not exist")
+    from longdep.analysis import figures
     paths = figures.make_all(folder)
     if not paths:
         raise UsageError(f"no results CSVs (accuracy.csv, scaling.csv) in {str(folder)!r}")
@@ -300,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--launcher", default="local", help="where cells run: local, submitit-local, slurm")
     g.add_argument("--workers", type=int, default=1, help="parallel workers (local) or jobs (submitit)")
     g.add_argument("--no-scale", action="store_true", help="skip the grid's cost sweep")
+    g.add_argument("--no-figures", action="store_true", help="skip the figures at the end (later: longdep figures FOLDER)")
     g.add_argument("overrides", nargs="*", metavar="key=value", help="run-config fields for every cell, or launcher.*")
     g.set_defaults(func=cmd_grid)
 

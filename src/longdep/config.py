@@ -233,11 +233,41 @@ def _parse_override(base, item: str):
     return key, value
 
 
+_BASES: dict = {}  # (schema, YAML files with their mtimes) -> the merged DictConfig (never mutated)
+
+
+def _base(schema, yaml_files, fail):
+    """``schema`` with the YAML files merged on, cached per process: a grid builds hundreds of cells
+    from one config file, and OmegaConf's structured merge costs milliseconds per call."""
+    paths = [Path(p) for p in yaml_files]
+    key = (schema if isinstance(schema, type) else repr(schema),
+           tuple((str(p), p.stat().st_mtime_ns if p.exists() else None) for p in paths))
+    if key not in _BASES:
+        base = OmegaConf.structured(schema)
+        for path in paths:
+            try:
+                base = OmegaConf.merge(base, OmegaConf.load(path))
+            except _CONFIG_ERRORS as exc:
+                fail(f"config {path}", exc, "")
+        _BASES[key] = base  # shared: OmegaConf.merge returns a new object, never changes its inputs
+    return _BASES[key]
+
+
+def _update(pairs):
+    """One DictConfig holding every ``(dotted key, value)`` of ``pairs``, later ones winning."""
+    update = OmegaConf.create()
+    for key, value in pairs:
+        OmegaConf.update(update, key, value)
+    return update
+
+
 def merge(schema, yaml_files=(), overrides=(), values=None):
     """Merge YAML files, then ``values`` (a mapping of dotted keys to values, as grid files hold
     them), then ``key=value`` override strings onto ``schema`` (a dataclass type or instance);
-    return the object. Every problem is a one-line :class:`UsageError` naming the valid keys."""
-    base = OmegaConf.structured(schema)
+    return the object. Every problem is a one-line :class:`UsageError` naming the valid keys.
+
+    The values and the overrides are each merged in one step; where that fails they are merged
+    one at a time, so the error names the key that broke it."""
 
     def fail(where: str, exc: Exception, key: str):
         if isinstance(exc, yaml.YAMLError):
@@ -248,26 +278,38 @@ def merge(schema, yaml_files=(), overrides=(), values=None):
             raise UsageError(f"{where}: unknown key {key!r}" + (f"; valid: {valid}" if valid else "")) from None
         raise UsageError(f"{where}: {one_line(exc)}") from None
 
-    for path in yaml_files:
+    def merged(base, pairs, name):
+        """``base`` with ``pairs`` merged on: at once, or one by one to name the one that fails."""
+        if not pairs:
+            return base
         try:
-            base = OmegaConf.merge(base, OmegaConf.load(path))
-        except _CONFIG_ERRORS as exc:
-            fail(f"config {path}", exc, "")
-    for key, value in (values or {}).items():
-        try:
-            update = OmegaConf.create()
-            OmegaConf.update(update, key, value)
-            base = OmegaConf.merge(base, update)
-        except _CONFIG_ERRORS as exc:
-            fail(f"bad value {key}={value!r}", exc, key)
+            return OmegaConf.merge(base, _update(pairs))
+        except _CONFIG_ERRORS:
+            pass
+        for (key, value), label in zip(pairs, name):  # the slow path: which one is wrong
+            try:
+                base = OmegaConf.merge(base, _update([(key, value)]))
+            except _CONFIG_ERRORS as exc:
+                fail(label, exc, key)
+        return base
+
+    base = _base(schema, yaml_files, fail)
+    items = list((values or {}).items())
+    base = merged(base, items, [f"bad value {k}={v!r}" for k, v in items])
+    parsed = []
     for item in overrides:
         try:
-            key, value = _parse_override(base, item)
-            update = OmegaConf.create()
-            OmegaConf.update(update, key, value)
-            base = OmegaConf.merge(base, update)
+            parsed.append(_parse_override(base, item))
         except _CONFIG_ERRORS as exc:
             fail(f"bad override {item!r}", exc, item.split("=", 1)[0])
+    if len({k for k, _ in parsed}) < len(parsed):  # a key given twice: each parsed on what came before
+        for item in overrides:
+            try:
+                base = OmegaConf.merge(base, _update([_parse_override(base, item)]))
+            except _CONFIG_ERRORS as exc:
+                fail(f"bad override {item!r}", exc, item.split("=", 1)[0])
+    else:
+        base = merged(base, parsed, [f"bad override {item!r}" for item in overrides])
     return OmegaConf.to_object(base)
 
 

@@ -8,6 +8,9 @@ before anything is written or trained.
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from omegaconf import OmegaConf
 
 from longdep.config import (
@@ -31,6 +34,12 @@ def _task_name(path, overrides, values) -> str:
             return item.split("=", 1)[1].strip()
     if values and "task.name" in values:
         return str(values["task.name"])
+    return _file_task_name(str(path), Path(path).stat().st_mtime_ns if Path(path).exists() else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_task_name(path: str, mtime_ns) -> str:
+    """``task.name`` in a YAML file (read once per version of the file: a grid loads it per cell)."""
     try:
         return str(OmegaConf.select(OmegaConf.load(path), "task.name", default=TaskConfig().name))
     except Exception:  # noqa: BLE001 -- merge() reports the file's problem in one line
