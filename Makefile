@@ -43,7 +43,7 @@ bench: $(STAMP)
 	$(BIN)/longdep bench cell model.name=transformer task.max_distance=64 train.max_steps=300 wandb.enabled=false
 	$(BIN)/longdep scale --config quick
 
-# results/bench/*.log, the outputs the README's benchmark tables are generated from (~20 min, quiet machine)
+# results/bench/*.log, the outputs the README's benchmark tables are generated from (~25 min, quiet machine)
 bench-logs: $(STAMP)
 	BIN=$(BIN) bash scripts/bench_logs.sh
 

@@ -49,14 +49,19 @@ def _first_at(curve, target):
     return next((step for step, acc in curve if acc >= target), None)
 
 
-@pytest.mark.parametrize("extra", [["model.name=lstm"], ["model.name=transformer"], ["model.name=mingru", "task.objective=lm"]],
-                         ids=["lstm", "transformer", "mingru-lm"])  # a model of each family; both objectives
-def test_seeds_together_train_as_each_seed_alone(tmp_path, extra):
-    # A target some seeds reach at a validation and others later or never: per-seed early stop is exercised.
+def _split_target(tmp_path, extra):
+    """A target some seeds reach at a validation and others later or never (per-seed early stop), and
+    the validation curves it was chosen from."""
     probe = _cells(tmp_path / "probe", [*extra, "train.target_acc=1.0"], together=True)
     curves = [r["val_curve"] for r in (run_cells(probe) and _records(probe))]
     accs = sorted({acc for curve in curves for _, acc in curve})
-    target = next((t for t in accs if len({_first_at(c, t) for c in curves}) > 1), accs[-1])
+    return next((t for t in accs if len({_first_at(c, t) for c in curves}) > 1), accs[-1]), curves
+
+
+@pytest.mark.parametrize("extra", [["model.name=lstm"], ["model.name=transformer"], ["model.name=mingru", "task.objective=lm"]],
+                         ids=["lstm", "transformer", "mingru-lm"])  # a model of each family; both objectives
+def test_seeds_together_train_as_each_seed_alone(tmp_path, extra):
+    target, curves = _split_target(tmp_path, extra)
     alone = _cells(tmp_path / "alone", [*extra, f"train.target_acc={target}"])
     together = _cells(tmp_path / "together", [*extra, f"train.target_acc={target}"], together=True)
     assert [len(g) for g in seed_groups(together)] == [2] and [len(g) for g in seed_groups(alone)] == [1, 1]
@@ -71,6 +76,34 @@ def test_seeds_together_train_as_each_seed_alone(tmp_path, extra):
         assert b["seeds_together"]["seeds"] == [0, 1] and "seeds_together" not in a
     if len({_first_at(c, target) for c in curves}) > 1:  # a seed stopped while others went on
         assert len({r["steps"] for r in _records(together)}) > 1
+
+
+@pytest.mark.parametrize("extra", [["model.name=transformer"], ["model.name=mingru", "task.objective=lm"]],
+                         ids=["transformer", "mingru-lm"])
+def test_seeds_forward_vmap_trains_as_each_seed_alone_to_1e_5(tmp_path, extra):
+    """One vmap over the seeds (batches padded to one length, the pad mask always built): the stop steps
+    and validation curves of training alone, the trained model's outputs to 1e-5."""
+    target, curves = _split_target(tmp_path, extra)
+    alone = _cells(tmp_path / "alone", [*extra, f"train.target_acc={target}"])
+    vmapped = _cells(tmp_path / "vmap", [*extra, f"train.target_acc={target}", "train.seeds_forward=vmap"], together=True)
+    assert [len(g) for g in seed_groups(vmapped)] == [2]
+    assert all(r["ok"] for r in run_cells(alone) + run_cells(vmapped))
+    for a, b in zip(_records(alone), _records(vmapped)):
+        assert a["run_id"] == b["run_id"] and b["seeds_together"]["forward"] == "vmap"
+        assert (a["steps"], a["val_curve"], a["test_accuracy"]) == (b["steps"], b["val_curve"], b["test_accuracy"])
+        torch.testing.assert_close(_outputs(vmapped[0], b["weights"]), _outputs(alone[0], a["weights"]), atol=1e-5, rtol=1e-5)
+    if len({_first_at(c, target) for c in curves}) > 1:  # a seed stopped while the other went on
+        assert len({r["steps"] for r in _records(vmapped)}) > 1
+
+
+def test_seeds_forward_vmap_leaves_the_recurrent_models_on_the_loop_and_rejects_a_typo(tmp_path):
+    from longdep.config import UsageError
+    from longdep.training.seeds import uses_vmap
+
+    assert [uses_vmap(c) for n in ("rnn", "lstm", "mingru", "single_head", "multi_head", "transformer")
+            for c in _cells(tmp_path, [f"model.name={n}"], seeds=(0,))] == [False, False, True, True, True, True]
+    with pytest.raises(UsageError, match="unknown train.seeds_forward 'vmapp'; valid: loop, vmap"):
+        load_config("train", ["train.seeds_forward=vmapp"])
 
 
 def test_only_cells_that_differ_in_their_seed_alone_are_grouped(tmp_path):

@@ -79,7 +79,11 @@ class TrainConfig:
     0: never. It is removed when the run finishes.
     ``seeds_together``: a grid trains the cells that differ only in ``train.seed`` as one job, their
     parameters stacked (:mod:`longdep.training.seeds`): each seed's data, initialisation, optimiser,
-    clipping, early stop and records as if trained alone; not part of the run id."""
+    clipping, early stop and records as if trained alone; not part of the run id. ``seeds_forward``:
+    how such a group runs its forward pass: ``loop`` (each seed's model in turn: the same bits as
+    alone) or ``vmap`` (``torch.func.vmap``: one batched op per layer for every seed, for a GPU; equal
+    to alone up to float rounding, as another device is; the recurrent models, which vmap cannot
+    batch, keep the loop). Not part of the run id either."""
 
     seed: int = 0
     batch_size: int = 32
@@ -99,6 +103,7 @@ class TrainConfig:
     save_weights: bool = False
     checkpoint_every: int = 500
     seeds_together: bool = False
+    seeds_forward: str = "loop"
 
 
 @dataclass

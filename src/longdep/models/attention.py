@@ -32,6 +32,7 @@ padding, so fused flash / memory-efficient kernels can run; a boolean mask other
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from functools import partial
 from typing import Optional
 
@@ -48,6 +49,20 @@ NORMS = ("post", "pre")
 BLOCKS = ("single_head", "multi_head", "transformer")
 
 
+_MASK_ALWAYS = [False]  # set by always_masked()
+
+
+@contextmanager
+def always_masked():
+    """Within: :func:`attention_mask` builds the mask even where nothing is padded (the same attention,
+    without branching on the tokens' values, which ``torch.func.vmap`` cannot do)."""
+    _MASK_ALWAYS[0] = True
+    try:
+        yield
+    finally:
+        _MASK_ALWAYS[0] = False
+
+
 def attention_mask(tokens: torch.Tensor) -> Optional[torch.Tensor]:
     """Boolean mask (B, 1, N, N), True = may attend, for right-padded ``tokens`` (B, N); None if no padding.
 
@@ -55,7 +70,7 @@ def attention_mask(tokens: torch.Tensor) -> Optional[torch.Tensor]:
     query i when j <= i and token j is real, plus always j == i (so no row is empty).
     """
     real = tokens != 0  # (B, N)
-    if bool(real.all()):
+    if not _MASK_ALWAYS[0] and bool(real.all()):
         return None
     n = tokens.shape[1]
     causal = torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril()  # (N, N)

@@ -24,6 +24,7 @@ from longdep.tasks.base import OBJECTIVES
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 WANDB_MODES = ("online", "offline", "disabled")
+SEEDS_FORWARD = ("loop", "vmap")
 
 
 def _task_name(path, overrides, values) -> str:
@@ -100,6 +101,7 @@ def validate(cfg: RunConfig) -> RunConfig:
                          f"(= {tr.max_steps - 1}) when the task has a starting-small stage")
     if tr.threads < 0:
         raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
+    check_choice("train.seeds_forward", tr.seeds_forward, SEEDS_FORWARD)
     if tr.checkpoint_every < 0:
         raise UsageError(f"train.checkpoint_every must be >= 0 (0: never), got {tr.checkpoint_every}")
     if cfg.wandb.mode is not None:

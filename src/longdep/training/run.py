@@ -39,7 +39,7 @@ def run_id(cfg: RunConfig) -> str:
     for k in ("name", "results_dir", "wandb"):
         d.pop(k)
     for k in ("progress", "threads", "accelerator", "save_weights", "checkpoint_every",
-              "seeds_together"):  # where it runs, not what it computes
+              "seeds_together", "seeds_forward"):  # where and how it runs, not what it computes
         d["train"].pop(k)
     if str(d["train"]["devices"]) == "1":  # one device: the result of any device; N: N ranks, N x the batch
         d["train"].pop("devices")

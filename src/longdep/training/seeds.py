@@ -13,13 +13,20 @@ from every stacked tensor and from the optimiser state, and the job ends when ev
 or ``train.max_steps`` is reached. Each seed is then evaluated and written as its own run (same run
 id, same files as training it alone; the record's ``seeds_together`` names the group).
 
-The forward pass runs each seed's model with its slice of the stacked parameters
-(``torch.func.functional_call``): the solo computation, so the results equal training each seed
-alone up to float rounding (``tests/test_seeds.py``: validation curves, stop steps and weights to
-1e-5). What the group saves is the per-step work that does not grow with the model: one
-optimiser step, one clipping and one trainer step instead of one per seed. On the CPU, where the
-grid's steps are compute-bound, that is little (``longdep bench seeds`` measures it); it counts
-where steps are short (small models, short sequences, a GPU).
+The forward pass (``train.seeds_forward``):
+
+* ``loop`` (default): each seed's model in turn on its slice of the stacked parameters
+  (``torch.func.functional_call``): the solo computation, so the results are the bits of training
+  each seed alone (``tests/test_seeds.py``). What the group saves is the per-step work that does not
+  grow with the model: one optimiser step, one clipping and one trainer step instead of one per seed.
+  On the CPU, where the grid's steps are compute-bound, that is little (``longdep bench seeds``).
+* ``vmap``: one ``torch.func.vmap`` over the seeds: each layer is one batched op for every seed,
+  which is what a GPU needs (a loop launches every kernel once per seed). The seeds' batches are
+  right-padded to one length (padding is masked, and the classifier reads at the query, so the
+  numbers are the same up to float rounding: equal to alone to 1e-5, as another device is), and the
+  attention models build their pad mask every step (:func:`~longdep.models.attention.always_masked`).
+  vmap has no batching rule for ``nn.LSTM`` / ``nn.RNN``: the recurrent models keep the loop.
+  Validation runs the loop either way.
 
 Not grouped (trained alone instead): runs with dropout (the seeds would draw their dropout masks
 from one generator), data-parallel runs (``train.devices`` other than 1). A group keeps one
@@ -31,6 +38,7 @@ result it would have had.
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +49,16 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from longdep.config import RunConfig, to_dict
 from longdep.training.lit import lm_loss
+
+# vmap runs F.scaled_dot_product_attention through its per-example fallback on the CPU, and says so
+warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the batching rule")
+
+
+def uses_vmap(cfg: RunConfig) -> bool:
+    """Whether a group of ``cfg``'s model can run ``train.seeds_forward=vmap`` (not the recurrent ones)."""
+    from longdep.models import get_model
+
+    return get_model(cfg.model.name).family != "recurrent"
 
 
 def group_key(cfg: RunConfig) -> str | None:
@@ -112,6 +130,7 @@ class SeedsModule(L.LightningModule):
         self.stacked = nn.ParameterList(
             nn.Parameter(torch.stack([dict(m.model.named_parameters())[n].detach() for m in solos])) for n in self.names)
         self.active = list(range(len(solos)))  # seeds (indices into solos) still training, in row order
+        self.vmap = self.cfg.train.seeds_forward == "vmap" and uses_vmap(self.cfg)
         self.stopped: dict[int, int] = {}  # seed -> the step it stopped at
         self.val_time = 0.0
 
@@ -169,9 +188,35 @@ class SeedsModule(L.LightningModule):
         for m in self.solos:
             m.train_device, m.train_device_name = str(self.device), device_name(self.device)
 
+    def _vmap_loss(self, parts: list) -> torch.Tensor:
+        """The seeds' summed loss from one ``vmap`` over the seeds (``parts``: the live seeds' batches,
+        in row order), their batches right-padded to one length."""
+        from longdep.models.attention import always_masked
+
+        n = max(tokens.shape[1] for tokens, _, _ in parts)
+        tokens = torch.stack([F.pad(t, (0, n - t.shape[1])) for t, _, _ in parts])  # (S, B, N)
+        query, labels = torch.stack([q for _, q, _ in parts]), torch.stack([y for _, _, y in parts])  # (S, B)
+        m = self.solos[0]  # every seed's module has the same structure: it runs each seed's parameters
+
+        def one(params, tokens, query, labels):
+            if m.lm:
+                return lm_loss(functional_call(m.model, params, (tokens,)), tokens)
+            return F.cross_entropy(functional_call(m, {f"model.{k}": v for k, v in params.items()}, (tokens, query)), labels)
+
+        with always_masked():
+            losses = torch.func.vmap(one)(dict(zip(self.names, self.stacked)), tokens, query, labels)  # (S,)
+        return losses.sum()
+
     def training_step(self, batch, _):
         seeds, parts = batch
-        row, losses, slices = self.row, [], self._slices()
+        row = self.row
+        if self.vmap:
+            live = [p for s, p in zip(seeds, parts) if s in row]  # a seed stopped after its batch was drawn
+            loss = self._vmap_loss(live)
+            if self.global_step % 10 == 0:
+                self.log("train/loss", loss.detach() / len(live), on_step=True, on_epoch=False, prog_bar=True)
+            return loss
+        losses, slices = [], self._slices()
         for s, (tokens, query, labels) in zip(seeds, parts):
             if s not in row:  # stopped after this batch was drawn
                 continue
@@ -283,7 +328,8 @@ def train_seeds(cfgs: list) -> list[dict]:
     fit_s = time.perf_counter() - mark
     train_time = time.perf_counter() - start
     n = len(cfgs)
-    together = {"seeds": [c.train.seed for c in cfgs], "fit_s": round(fit_s, 3)}
+    together = {"seeds": [c.train.seed for c in cfgs], "fit_s": round(fit_s, 3),
+                "forward": "vmap" if group.vmap else "loop"}
     records = []
     for k, (cfg, module) in enumerate(zip(cfgs, solos)):
         rid = run_id(cfg)
