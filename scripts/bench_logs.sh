@@ -10,7 +10,7 @@ run() {
   local name=$1; shift
   local tmp; tmp=$(mktemp)
   {
-    echo "# $(date -u +%Y-%m-%dT%H:%MZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores," \
+    echo "# $(date -u +%Y-%m-%dT%H:%MZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc --all) cores," \
          "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'), torch $("$BIN/python" -c 'import torch; print(torch.__version__)')"
     echo "\$ longdep $*"
     "$BIN/longdep" "$@"
