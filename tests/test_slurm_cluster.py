@@ -50,8 +50,8 @@ def started_task(out, deadline: float) -> str | None:
 def test_scancel_one_array_task_then_rerun_gives_the_local_launchers_results(reference, tmp_path):
     out = tmp_path / "smoke"
     # One CPU per task, so both cells of the array run at once on a two-core node, each on one thread
-    # as in the local reference; no W&B and no cost sweep (covered elsewhere, and slow here).
-    args = ["--launcher", "slurm", "--no-scale", "launcher.slurm_cpus_per_task=1", "launcher.slurm_mem_gb=1",
+    # as in the local reference; no W&B, cost sweep or figures (covered elsewhere, and slow here).
+    args = ["--launcher", "slurm", "--no-scale", "--no-figures", "launcher.slurm_cpus_per_task=1", "launcher.slurm_mem_gb=1",
             "wandb.enabled=false", *shlex.split(os.environ.get("LONGDEP_TEST_SLURM", ""))]
     with open(tmp_path / "first.out", "w") as stdout, open(tmp_path / "first.err", "w") as stderr:
         proc = subprocess.Popen([EXE, "grid", "smoke", "--out", str(out), *args], env=ENV, stdout=stdout,
