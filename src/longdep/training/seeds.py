@@ -210,23 +210,19 @@ class SeedsModule(L.LightningModule):
     def training_step(self, batch, _):
         seeds, parts = batch
         row = self.row
+        live = [(s, part) for s, part in zip(seeds, parts) if s in row]  # a seed may stop after its batch was drawn
         if self.vmap:
-            live = [p for s, p in zip(seeds, parts) if s in row]  # a seed stopped after its batch was drawn
-            loss = self._vmap_loss(live)
-            if self.global_step % 10 == 0:
-                self.log("train/loss", loss.detach() / len(live), on_step=True, on_epoch=False, prog_bar=True)
-            return loss
-        losses, slices = [], self._slices()
-        for s, (tokens, query, labels) in zip(seeds, parts):
-            if s not in row:  # stopped after this batch was drawn
-                continue
-            if self.solos[s].lm:
-                losses.append(lm_loss(self._call(s, row[s], slices, tokens, lm_logits=True), tokens))
-            else:
-                losses.append(F.cross_entropy(self._call(s, row[s], slices, tokens, query), labels))
-        loss = torch.stack(losses).sum()
+            loss = self._vmap_loss([part for _, part in live])
+        else:
+            losses, slices = [], self._slices()
+            for s, (tokens, query, labels) in live:
+                if self.solos[s].lm:
+                    losses.append(lm_loss(self._call(s, row[s], slices, tokens, lm_logits=True), tokens))
+                else:
+                    losses.append(F.cross_entropy(self._call(s, row[s], slices, tokens, query), labels))
+            loss = torch.stack(losses).sum()
         if self.global_step % 10 == 0:
-            self.log("train/loss", loss.detach() / len(losses), on_step=True, on_epoch=False, prog_bar=True)
+            self.log("train/loss", loss.detach() / len(live), on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
