@@ -271,8 +271,9 @@ def merge(schema, yaml_files=(), overrides=(), values=None):
     them), then ``key=value`` override strings onto ``schema`` (a dataclass type or instance);
     return the object. Every problem is a one-line :class:`UsageError` naming the valid keys.
 
-    The values and the overrides are each merged in one step; where that fails they are merged
-    one at a time, so the error names the key that broke it."""
+    The values and the overrides are each merged in one step (an override is read against the
+    config with the values merged; of a key given twice, the last wins); where that fails they are
+    merged one at a time, so the error names the key that broke it."""
 
     def fail(where: str, exc: Exception, key: str):
         if isinstance(exc, yaml.YAMLError):
@@ -307,14 +308,7 @@ def merge(schema, yaml_files=(), overrides=(), values=None):
             parsed.append(_parse_override(base, item))
         except _CONFIG_ERRORS as exc:
             fail(f"bad override {item!r}", exc, item.split("=", 1)[0])
-    if len({k for k, _ in parsed}) < len(parsed):  # a key given twice: each parsed on what came before
-        for item in overrides:
-            try:
-                base = OmegaConf.merge(base, _update([_parse_override(base, item)]))
-            except _CONFIG_ERRORS as exc:
-                fail(f"bad override {item!r}", exc, item.split("=", 1)[0])
-    else:
-        base = merged(base, parsed, [f"bad override {item!r}" for item in overrides])
+    base = merged(base, parsed, [f"bad override {item!r}" for item in overrides])
     return OmegaConf.to_object(base)
 
 

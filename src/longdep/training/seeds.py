@@ -50,9 +50,6 @@ from torch.utils.data import DataLoader, IterableDataset
 from longdep.config import RunConfig, to_dict
 from longdep.training.lit import lm_loss
 
-# vmap runs F.scaled_dot_product_attention through its per-example fallback on the CPU, and says so
-warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the batching rule")
-
 
 def uses_vmap(cfg: RunConfig) -> bool:
     """Whether a group of ``cfg``'s model can run ``train.seeds_forward=vmap`` (not the recurrent ones)."""
@@ -203,7 +200,9 @@ class SeedsModule(L.LightningModule):
                 return lm_loss(functional_call(m.model, params, (tokens,)), tokens)
             return F.cross_entropy(functional_call(m, {f"model.{k}": v for k, v in params.items()}, (tokens, query)), labels)
 
-        with always_masked():
+        with always_masked(), warnings.catch_warnings():
+            # on the CPU vmap runs F.scaled_dot_product_attention through its per-example fallback, and says so
+            warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")
             losses = torch.func.vmap(one)(dict(zip(self.names, self.stacked)), tokens, query, labels)  # (S,)
         return losses.sum()
 
