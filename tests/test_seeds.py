@@ -158,8 +158,9 @@ def test_a_killed_group_resumes_from_its_checkpoint_with_the_uninterrupted_resul
     assert [r["steps"] for r in _records(killed)] == [20, 4]
 
 
-def test_the_timing_report_refuses_a_folder_whose_run_found_cells_done(tmp_path):
-    """A timing where some cells were already done would compare unequal work: one line, no table."""
+def test_the_timing_report_times_a_resumed_pass_by_its_jobs_and_refuses_unequal_passes(tmp_path):
+    """A pass that found cells already done (a killed grid, resumed) is timed by its jobs' summed wall
+    time, not by an invocation that ran only part of it; passes holding different runs are refused."""
     import shutil
     from pathlib import Path
 
@@ -169,8 +170,16 @@ def test_the_timing_report_refuses_a_folder_whose_run_found_cells_done(tmp_path)
     from longdep.config import UsageError
 
     shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "seeds_timing", tmp_path / "t")
-    assert "| LSTM | 5 |" in report.render(tmp_path / "t")
+    whole = report.render(tmp_path / "t")
+    assert "seeds alone, 8.3 min" in whole and "| **all** | 30 | 969 | 916 | 1.06x | 30/30 |" in whole
     log = tmp_path / "t" / "together" / "grid_log.csv"
-    pd.read_csv(log).assign(cells_done_before=5).to_csv(log, index=False)
-    with pytest.raises(UsageError, match="found cells already done"):
+    first = pd.read_csv(log)
+    first.assign(cells_done_before=12, cells_s=60.0).to_csv(log, index=False)  # the invocation after a kill
+    text = report.render(tmp_path / "t")
+    assert "resumed across invocations and so timed by its jobs: seeds alone, 0.27 h; " in text
+    assert "1.06x.*" in text and "8.3 min" not in text
+    pd.concat([first, first.assign(cells_done_before=30, cells_s=0.1)]).to_csv(log, index=False)  # a rerun: nothing to do
+    assert report.render(tmp_path / "t") == whole
+    next((tmp_path / "t" / "together" / "runs").glob("*.json")).unlink()
+    with pytest.raises(UsageError, match="alone holds 30 runs, together 29, 29 in both; finish both passes"):
         report.render(tmp_path / "t")

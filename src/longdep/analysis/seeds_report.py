@@ -34,35 +34,55 @@ def _job_time(runs: pd.DataFrame) -> float:
 
 
 def render_timing(folder: Path) -> str:
-    """Markdown: each invocation's wall time, and per model the summed cell times and how far the two
-    runs' results are apart (same steps, test accuracy, validation curves)."""
+    """Markdown: the two passes' times, and per model the summed job times and how far the two runs'
+    results are apart (same steps, test accuracy, validation curves). A pass that ran in one invocation
+    from an empty folder is timed by its wall time; one resumed across invocations (a killed grid, a
+    session that ended) by its jobs' time, which counts every cell once whichever invocation ran it."""
     from longdep.models import get_model
 
     folder = Path(folder)
-    logs = {p: read_csv(folder / p / "grid_log.csv").iloc[-1] for p in PARTS}
+    logs = {p: read_csv(folder / p / "grid_log.csv") for p in PARTS}
     runs = {p: _runs(folder / p) for p in PARTS}
     both = runs["alone"].merge(runs["together"], on=["run_id", "model"], suffixes=("_a", "_t"))
+    if not len(runs["alone"]) == len(runs["together"]) == len(both):
+        raise UsageError(f"{folder}: alone holds {len(runs['alone'])} runs, together {len(runs['together'])}, "
+                         f"{len(both)} in both; finish both passes (rerun the same grid command) to compare them")
     lines = ["| model | runs | jobs' time alone (s) | together (s) | ratio | same steps | same validation curve | "
              "max \\|Δ test accuracy\\| |", "|---|---|---|---|---|---|---|---|"]
-    for model, g in both.groupby("model", sort=False):
+    groups = [(get_model(m).display, g) for m, g in both.groupby("model", sort=False)]
+    for name, g in groups + ([("**all**", both)] if len(groups) > 1 else []):
         a = _job_time(runs["alone"][runs["alone"]["run_id"].isin(g["run_id"])])
         t = _job_time(runs["together"][runs["together"]["run_id"].isin(g["run_id"])])
         same_curve = sum(x == y for x, y in zip(g["val_curve_a"], g["val_curve_t"]))
-        lines.append(f"| {get_model(model).display} | {len(g)} | {a:.0f} | {t:.0f} | {a / t:.2f}x | "
+        lines.append(f"| {name} | {len(g)} | {a:.0f} | {t:.0f} | {a / t:.2f}x | "
                      f"{int((g['steps_a'] == g['steps_t']).sum())}/{len(g)} | {same_curve}/{len(g)} | "
                      f"{(g['test_accuracy_a'] - g['test_accuracy_t']).abs().max():.3f} |")
-    la, lt = logs["alone"], logs["together"]
-    for p, log in logs.items():
-        if int(log["cells_done_before"]):
-            raise UsageError(f"{folder / p / 'grid_log.csv'}: its last invocation found cells already done; "
-                             "time a fresh folder")
-    head = (f"*The same {len(both)} cells trained twice by `longdep grid` ({la['workers']} workers, {la['cores']} cores, "
-            f"{la['cpu']}, {str(lt['finished'])[:10]}): seeds alone, {la['cells_s'] / 60:.1f} min; seeds together "
-            f"(`train.seeds_together=true`), {lt['cells_s'] / 60:.1f} min: {la['cells_s'] / lt['cells_s']:.2f}x.*")
+    la, lt = (_whole_pass(logs[p]) for p in PARTS)
+    la, lt = (la, lt) if la is not None and lt is not None else (logs["alone"].iloc[-1], logs["together"].iloc[-1])
+    where = f"{la['workers']} worker{'s' if la['workers'] > 1 else ''}, {la['cores']} cores, {la['cpu']}"
+    if all(_whole_pass(log) is not None for log in logs.values()):
+        head = (f"*The same {len(both)} cells trained twice by `longdep grid` ({where}, {str(lt['finished'])[:10]}): "
+                f"seeds alone, {la['cells_s'] / 60:.1f} min; seeds together (`train.seeds_together=true`), "
+                f"{lt['cells_s'] / 60:.1f} min: {la['cells_s'] / lt['cells_s']:.2f}x.*")
+    else:
+        a, t = _job_time(runs["alone"]), _job_time(runs["together"])
+        head = (f"*The same {len(both)} cells trained twice by `longdep grid` ({where}, last invocation "
+                f"{str(lt['finished'])[:10]}), each pass resumed across invocations and so timed by its jobs: "
+                f"seeds alone, {a / 3600:.2f} h; seeds together (`train.seeds_together=true`), {t / 3600:.2f} h: "
+                f"{a / t:.2f}x.*")
     same = {name: _same_table(folder, name) for name in sorted(p.name for p in (folder / "alone").glob("*.csv"))
             if name != "grid_log.csv" and (folder / "together" / name).is_file()}
     tables = ", ".join(f"`{n}` {'identical' if ok else 'DIFFERENT'}" for n, ok in same.items())
     return head + "\n\n" + "\n".join(lines) + f"\n\nThe results tables, row for row: {tables}."
+
+
+def _whole_pass(log: pd.DataFrame):
+    """The invocation that trained every cell from an empty folder (later ones found everything done),
+    or None."""
+    fresh = [i for i in range(len(log)) if int(log.iloc[i]["cells_done_before"]) == 0]
+    if not fresh or any(int(r["cells_done_before"]) < int(r["cells"]) for _, r in log.iloc[fresh[-1] + 1:].iterrows()):
+        return None
+    return log.iloc[fresh[-1]]
 
 
 def _same_table(folder: Path, name: str) -> bool:
