@@ -215,3 +215,28 @@ def test_a_non_editable_install_runs_a_grid_from_another_directory(tmp_path):
     assert len(list((out / "runs").glob("*.json"))) == 2 and (out / "scaling.csv").exists()
     assert not (out / "figures").exists()  # --no-figures
     assert os.listdir(elsewhere) == []  # nothing written where it ran
+
+
+def test_bench_logs_script_entries_are_valid_commands(tmp_path):
+    """scripts/bench_logs.sh (the CPU entries, and the GPU entries scripts/gpu_paper.sh runs on a lent
+    GPU) writes one log per entry, each with its header and command; every command parses and its
+    settings load, so a typo there fails here rather than on a GPU machine's clock."""
+    import shlex
+
+    from longdep.cli import build_parser
+    from longdep.training.config import load_config
+
+    for mode, n in (("cpu", 5), ("gpu", 4)):
+        logs = tmp_path / mode
+        env = {**ENV, "LONGDEP": "echo", "PY": "true", "LOGS": str(logs)}  # the log holds the command, not a run
+        res = subprocess.run(["bash", str(ROOT / "scripts" / "bench_logs.sh"), mode], capture_output=True, text=True,
+                             env=env, timeout=60)
+        assert res.returncode == 0, res.stderr[-2000:]
+        texts = [p.read_text().splitlines() for p in sorted(logs.glob("*.log"))]
+        assert len(texts) == n and all(t[0].startswith("# ") and t[1] == f"$ longdep {t[2]}" for t in texts), texts
+        for t in texts:
+            args, extra = build_parser().parse_known_args(shlex.split(t[2]))
+            assert args.what in ("loop", "seeds") and args.steps >= 1, t
+            load_config("train", [*args.overrides, *extra])
+    assert all("train.accelerator=gpu" in t[1] for t in texts)
+    assert subprocess.run(["bash", "-n", str(ROOT / "scripts" / "gpu_paper.sh")]).returncode == 0
