@@ -282,6 +282,11 @@ def test_ctrl_c_stops_a_grid_and_its_workers(tmp_path):
     code, err, children = _ctrl_c_group(args, tmp_path, lambda w: _busy_children(w, 4))
     _assert_interrupted(code, err, children, out)
     assert not (out / "accuracy.csv").exists() and not list((out / "runs").glob("*.json"))  # no half cell
+    from longdep.records import read_csv
+
+    log = read_csv(out / "grid_log.csv")  # the invocation is logged all the same: stopped while training cells
+    assert len(log) == 1 and bool(log["interrupted"].iloc[0]) and log["cells"].iloc[0] == 2
+    assert log["cells_done_before"].iloc[0] == 0 and log["cells_s"].iloc[0] > 0 and log["failed"].iloc[0] == 0
 
 
 def test_ctrl_c_stops_a_sweep_between_whole_rows(tmp_path):

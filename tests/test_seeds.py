@@ -183,3 +183,27 @@ def test_the_timing_report_times_a_resumed_pass_by_its_jobs_and_refuses_unequal_
     next((tmp_path / "t" / "together" / "runs").glob("*.json")).unlink()
     with pytest.raises(UsageError, match="alone holds 30 runs, together 29, 29 in both; finish both passes"):
         report.render(tmp_path / "t")
+
+
+def test_an_interrupted_invocation_is_neither_a_whole_pass_nor_the_last_full_run(tmp_path):
+    """grid_log.csv rows that Ctrl-C stopped (``interrupted``) say how long they ran, but a report never
+    quotes one as the time of a whole grid."""
+    import shutil
+    from pathlib import Path
+
+    import pandas as pd
+
+    from longdep.analysis import report
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "seeds_timing", tmp_path / "t")
+    log = tmp_path / "t" / "together" / "grid_log.csv"
+    whole = pd.read_csv(log)
+    stopped = whole.assign(cells_s=40.0, total_s=40.0, interrupted=True)
+    pd.concat([stopped, whole.assign(interrupted=False)]).to_csv(log, index=False)  # a Ctrl-C, then a fresh rerun
+    assert "seeds alone, 8.3 min" in report.render(tmp_path / "t")
+    stopped.to_csv(log, index=False)  # only a stopped invocation: not a whole pass
+    assert "timed by its jobs" in report.render(tmp_path / "t")
+    assert report.grid_time(tmp_path / "t" / "together") == " The last invocation ({}) was interrupted after 1 min.".format(
+        str(stopped["finished"].iloc[0])[:10])
+    pd.concat([stopped, whole.assign(interrupted=False)]).to_csv(log, index=False)
+    assert report.grid_time(tmp_path / "t" / "together").startswith(" The last full run (`longdep grid`, 30 cells")

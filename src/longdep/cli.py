@@ -17,6 +17,7 @@ bad value and the valid choices and exits with code 2 before anything is written
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -348,16 +349,14 @@ def _interrupted(signum, frame) -> None:
     is whole (atomic writes); temp files and half W&B runs are cleaned when the command is rerun."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     print("\nlongdep: interrupted; rerun the same command to resume", file=sys.stderr, flush=True)
-    try:
-        import psutil
+    import psutil
 
-        for child in psutil.Process().children(recursive=True):
-            try:
-                child.kill()
-            except psutil.Error:
-                pass
-    except ImportError:
-        pass
+    from longdep.records import run_interrupt_hooks
+
+    for child in psutil.Process().children(recursive=True):  # the workers first: they stop writing
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    run_interrupt_hooks()  # then what the command asked to record (a grid: how long it ran)
     os._exit(130)
 
 

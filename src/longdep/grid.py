@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional
 
 from longdep.config import UsageError, find_yaml, merge, resource_dir
 from longdep.launch import LAUNCHERS, Progress, _run_local, _run_submitit, load_launcher, split_overrides
-from longdep.records import SCHEMAS, exclusive, read_csv
+from longdep.records import SCHEMAS, exclusive, on_interrupt, read_csv
 from longdep.training.config import load_config
 
 
@@ -233,25 +233,37 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
     failed = 0
     log = {"grid": name, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "launcher": launcher, "workers": workers}
     start = time.perf_counter()
-    if tuned:
-        log.update(tune_cells=len(tuned), tune_done_before=sum(map(is_done, tuned)))
-        failed += _run_stage(f"grid {name} (tuning)", tuned, launcher, workers, lcfg, out, stream)
-        if failed:
-            raise SystemExit(f"longdep: {failed} tuning cell(s) failed; re-run the same command to retry them")
-        chosen = choose(grid, tuned)
-        write_tuning(grid, tuned, chosen, out)
-        print(f"grid {name}: chosen on validation: {chosen}", file=stream, flush=True)
-        cells = cell_configs(grid, out, run_overrides, chosen)
-    log.update(tune_s=time.perf_counter() - start, cells=len(cells), cells_done_before=sum(map(is_done, cells)))
-    failed += _run_stage(f"grid {name}", cells, launcher, workers, lcfg, out, stream)
-    log["cells_s"] = time.perf_counter() - start - log["tune_s"]
-    if sweep is not None:  # after the training cells, alone on the machine: timings need quiet cores
-        from longdep.measure.sweep import run_scale
 
-        print(f"grid {name}: scaling sweep -> {out / 'scaling.csv'}", file=stream, flush=True)
-        run_scale(sweep, stream=stream)
-    log["sweep_s"] = time.perf_counter() - start - log["tune_s"] - log["cells_s"]
-    record_grid_run(out, {**log, "failed": failed})
+    def interrupted():  # Ctrl-C: the log still says how long this invocation ran, and in which stage
+        elapsed = time.perf_counter() - start
+        if "cells_s" in log:
+            stage = {"sweep_s": elapsed - log["tune_s"] - log["cells_s"]}
+        elif "tune_s" in log:
+            stage = {"cells_s": elapsed - log["tune_s"]}
+        else:  # still tuning: no training cell reached
+            stage = {"tune_s": elapsed, "cells": 0, "cells_done_before": 0}
+        record_grid_run(out, {**log, **stage, "failed": failed, "interrupted": True})
+
+    with on_interrupt(interrupted):
+        if tuned:
+            log.update(tune_cells=len(tuned), tune_done_before=sum(map(is_done, tuned)))
+            failed += _run_stage(f"grid {name} (tuning)", tuned, launcher, workers, lcfg, out, stream)
+            if failed:
+                raise SystemExit(f"longdep: {failed} tuning cell(s) failed; re-run the same command to retry them")
+            chosen = choose(grid, tuned)
+            write_tuning(grid, tuned, chosen, out)
+            print(f"grid {name}: chosen on validation: {chosen}", file=stream, flush=True)
+            cells = cell_configs(grid, out, run_overrides, chosen)
+        log.update(tune_s=time.perf_counter() - start, cells=len(cells), cells_done_before=sum(map(is_done, cells)))
+        failed += _run_stage(f"grid {name}", cells, launcher, workers, lcfg, out, stream)
+        log["cells_s"] = time.perf_counter() - start - log["tune_s"]
+        if sweep is not None:  # after the training cells, alone on the machine: timings need quiet cores
+            from longdep.measure.sweep import run_scale
+
+            print(f"grid {name}: scaling sweep -> {out / 'scaling.csv'}", file=stream, flush=True)
+            run_scale(sweep, stream=stream)
+        log["sweep_s"] = time.perf_counter() - start - log["tune_s"] - log["cells_s"]
+    record_grid_run(out, {**log, "failed": failed, "interrupted": False})
     ran = (log.get("tune_cells", 0) - log.get("tune_done_before", 0)) + log["cells"] - log["cells_done_before"]
     return GridResult(out, failed, cells, ran)
 

@@ -66,6 +66,28 @@ def write_json(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+_ON_INTERRUPT: list = []
+
+
+@contextmanager
+def on_interrupt(record):
+    """While inside, ``record()`` runs if Ctrl-C stops the command (the CLI's handler calls
+    :func:`run_interrupt_hooks` before it exits), e.g. to log how long an interrupted grid ran."""
+    _ON_INTERRUPT.append(record)
+    try:
+        yield
+    finally:
+        _ON_INTERRUPT.remove(record)
+
+
+def run_interrupt_hooks() -> None:
+    for record in reversed(list(_ON_INTERRUPT)):
+        try:
+            record()
+        except Exception:  # noqa: BLE001 - the command is stopping; what was written stays whole
+            pass
+
+
 def append_rows(path: Path, rows: pd.DataFrame, key: str = "run_id") -> None:
     """Append ``rows`` to the CSV at ``path``, replacing earlier rows with the same ``key`` values."""
     path = Path(path)

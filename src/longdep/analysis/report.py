@@ -24,7 +24,7 @@ from longdep.analysis.bench_report import is_bench, render_bench
 from longdep.analysis.cost_report import render_cost
 from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.report_study import sections
-from longdep.analysis.seeds_report import is_timing, render_timing
+from longdep.analysis.seeds_report import interrupted_rows, is_timing, render_timing
 from longdep.config import UsageError
 from longdep.records import read_csv
 
@@ -230,7 +230,7 @@ def grid_time(folder: Path) -> str:
     if log is None or not len(log):
         return ""
     tuned_before = log["tune_done_before"].fillna(0) if "tune_done_before" in log else 0
-    full = log[(tuned_before == 0) & (log["cells_done_before"] == 0)]
+    full = log[(tuned_before == 0) & (log["cells_done_before"] == 0) & ~interrupted_rows(log)]
     text = ""
     if len(full):
         r = full.iloc[-1]
@@ -240,7 +240,9 @@ def grid_time(folder: Path) -> str:
                 f"cells {r['cells_s'] / 60:.0f}, cost sweep {r['sweep_s'] / 60:.0f}.")
     last = log.iloc[-1]
     ran = int(last["cells"] - last["cells_done_before"])
-    if ran and not (len(full) and full.index[-1] == log.index[-1]):  # a later invocation that added cells
+    if interrupted_rows(log).iloc[-1]:
+        text += f" The last invocation ({str(last['finished'])[:10]}) was interrupted after {last['total_s'] / 60:.0f} min."
+    elif ran and not (len(full) and full.index[-1] == log.index[-1]):  # a later invocation that added cells
         text += (f" The last invocation ({str(last['finished'])[:10]}, {last['workers']} workers) ran {ran} of its "
                  f"{int(last['cells'])} cells (the rest were done) in {last['cells_s'] / 60:.0f} min.")
     return text

@@ -76,10 +76,18 @@ def render_timing(folder: Path) -> str:
     return head + "\n\n" + "\n".join(lines) + f"\n\nThe results tables, row for row: {tables}."
 
 
+def interrupted_rows(log: pd.DataFrame) -> pd.Series:
+    """Which invocations of a ``grid_log.csv`` Ctrl-C stopped (logs written before that column: none)."""
+    if "interrupted" not in log:
+        return pd.Series(False, index=log.index)
+    return log["interrupted"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
+
+
 def _whole_pass(log: pd.DataFrame):
     """The invocation that trained every cell from an empty folder (later ones found everything done),
     or None."""
-    fresh = [i for i in range(len(log)) if int(log.iloc[i]["cells_done_before"]) == 0]
+    stopped = interrupted_rows(log)
+    fresh = [i for i in range(len(log)) if int(log.iloc[i]["cells_done_before"]) == 0 and not stopped.iloc[i]]
     if not fresh or any(int(r["cells_done_before"]) < int(r["cells"]) for _, r in log.iloc[fresh[-1] + 1:].iterrows()):
         return None
     return log.iloc[fresh[-1]]
