@@ -177,7 +177,12 @@ def test_the_timing_report_times_a_resumed_pass_by_its_jobs_and_refuses_unequal_
     first.assign(cells_done_before=12, cells_s=60.0).to_csv(log, index=False)  # the invocation after a kill
     text = report.render(tmp_path / "t")
     assert "resumed across invocations and so timed by its jobs: seeds alone, 0.27 h; " in text
-    assert "1.06x.*" in text and "8.3 min" not in text
+    assert "1.06x.*" in text and "8.3 min" not in text and "checkpoint" not in text
+    import json
+
+    rec = next((tmp_path / "t" / "together" / "runs").glob("*.json"))
+    rec.write_text(json.dumps({**json.loads(rec.read_text()), "resumed_from_step": 500}))
+    assert "0 run(s) alone and 1 together resumed from a checkpoint after a kill" in report.render(tmp_path / "t")
     pd.concat([first, first.assign(cells_done_before=30, cells_s=0.1)]).to_csv(log, index=False)  # a rerun: nothing to do
     assert report.render(tmp_path / "t") == whole
     next((tmp_path / "t" / "together" / "runs").glob("*.json")).unlink()

@@ -24,7 +24,8 @@ def _runs(folder: Path) -> pd.DataFrame:
         group = rec.get("seeds_together")  # trained with other seeds: its wall time is the group's so far
         rows.append({"run_id": rec["run_id"], "model": rec["config"]["model"]["name"], "steps": rec["steps"],
                      "test_accuracy": rec["test_accuracy"], "val_curve": rec["val_curve"],
-                     "wall_time_s": rec["wall_time_s"], "job": json.dumps(group, sort_keys=True) if group else rec["run_id"]})
+                     "wall_time_s": rec["wall_time_s"], "resumed": bool(rec.get("resumed_from_step")),
+                     "job": json.dumps(group, sort_keys=True) if group else rec["run_id"]})
     return pd.DataFrame(rows)
 
 
@@ -70,6 +71,10 @@ def render_timing(folder: Path) -> str:
                 f"{str(lt['finished'])[:10]}), each pass resumed across invocations and so timed by its jobs: "
                 f"seeds alone, {a / 3600:.2f} h; seeds together (`train.seeds_together=true`), {t / 3600:.2f} h: "
                 f"{a / t:.2f}x.*")
+        resumed = {p: int(runs[p]["resumed"].sum()) for p in PARTS}
+        if any(resumed.values()):
+            head += (f" *{resumed['alone']} run(s) alone and {resumed['together']} together resumed from a checkpoint "
+                     "after a kill; their time before it is not counted.*")
     same = {name: _same_table(folder, name) for name in sorted(p.name for p in (folder / "alone").glob("*.csv"))
             if name != "grid_log.csv" and (folder / "together" / name).is_file()}
     tables = ", ".join(f"`{n}` {'identical' if ok else 'DIFFERENT'}" for n, ok in same.items())
