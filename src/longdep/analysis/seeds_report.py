@@ -58,10 +58,11 @@ def render_timing(folder: Path) -> str:
         lines.append(f"| {name} | {len(g)} | {a:.0f} | {t:.0f} | {a / t:.2f}x | "
                      f"{int((g['steps_a'] == g['steps_t']).sum())}/{len(g)} | {same_curve}/{len(g)} | "
                      f"{(g['test_accuracy_a'] - g['test_accuracy_t']).abs().max():.3f} |")
-    la, lt = (_whole_pass(logs[p]) for p in PARTS)
-    la, lt = (la, lt) if la is not None and lt is not None else (logs["alone"].iloc[-1], logs["together"].iloc[-1])
+    whole = [_whole_pass(logs[p]) for p in PARTS]
+    timed_whole = all(w is not None for w in whole)
+    la, lt = whole if timed_whole else (logs[p].iloc[-1] for p in PARTS)
     where = f"{la['workers']} worker{'s' if la['workers'] > 1 else ''}, {la['cores']} cores, {la['cpu']}"
-    if all(_whole_pass(log) is not None for log in logs.values()):
+    if timed_whole:
         head = (f"*The same {len(both)} cells trained twice by `longdep grid` ({where}, {str(lt['finished'])[:10]}): "
                 f"seeds alone, {la['cells_s'] / 60:.1f} min; seeds together (`train.seeds_together=true`), "
                 f"{lt['cells_s'] / 60:.1f} min: {la['cells_s'] / lt['cells_s']:.2f}x.*")
