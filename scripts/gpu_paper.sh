@@ -28,7 +28,10 @@ start=$(date +%s)
 timeout -s INT "${1:-480}" python3 -m longdep grid "$GRID" --out "$RUN/$GRID" --workers 1 --no-scale --no-figures \
   train.accelerator="${ACC:-gpu}" train.seeds_together=true train.seeds_forward=vmap train.precision=bf16-mixed 2>&1 \
   | tee -a "$OUT/grid.log" | tail -n 5
-echo "grid $GRID: rc ${PIPESTATUS[0]}, $(( $(date +%s) - start )) s wall, $(ls "$RUN/$GRID/runs" 2>/dev/null | wc -l) runs done"
+rc=${PIPESTATUS[0]}
+echo "grid $GRID: rc $rc, $(( $(date +%s) - start )) s wall, $(ls "$RUN/$GRID/runs" 2>/dev/null | wc -l) runs done"
+# rc 2: the grid refused its input (the line above says why); nothing was trained, nothing to pack
+[ "$rc" = 2 ] && exit 2
 tar -czf "$OUT/$GRID.tar.gz" -C "$RUN" --exclude wandb --exclude logs --exclude '.*.lock' "$GRID"
 if [ "${BENCH:-1}" != 0 ]; then
   LONGDEP="python3 -m longdep" PY=python3 LOGS="$OUT" bash scripts/bench_logs.sh gpu || echo "bench failed: $?"
