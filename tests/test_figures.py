@@ -65,7 +65,7 @@ def test_report_renders_from_results_and_the_readme_section_is_current(reference
     assert text.startswith(begin) and text.rstrip().endswith(end) and reference.name in begin
     assert "| LSTM | 1-4 |" in text and "flip_subject" in text
     root = Path(__file__).resolve().parents[1]
-    for folder in ("paper", "scale_gpu", "seeds_timing", "seeds_timing_lm", "bench"):  # a section per committed folder
+    for folder in ("paper", "scale_gpu", "seeds_timing", "seeds_timing_lm", "seeds_timing_paper", "bench"):  # a section per committed folder
         assert report.write(root / "results" / folder, root / "README.md", check=True), \
             f"README.md is not current: run `longdep report results/{folder} --write README.md`"
 

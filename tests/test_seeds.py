@@ -212,3 +212,28 @@ def test_an_interrupted_invocation_is_neither_a_whole_pass_nor_the_last_full_run
         str(stopped["finished"].iloc[0])[:10])
     pd.concat([stopped, whole.assign(interrupted=False)]).to_csv(log, index=False)
     assert report.grid_time(tmp_path / "t" / "together").startswith(" The last full run (`longdep grid`, 30 cells")
+
+
+def test_compare_tables_script_finds_equal_and_changed_tables(tmp_path):
+    """scripts/compare_tables.py (the README's check of the timing passes against results/paper)."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    from longdep.records import read_csv
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("compare_tables", root / "scripts" / "compare_tables.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for p in ("a", "b"):
+        (tmp_path / p).mkdir()
+        shutil.copy(root / "results" / "seeds_timing" / "alone" / "baselines.csv", tmp_path / p)
+    ok, line = mod.compare(tmp_path / "a", tmp_path / "b", "baselines.csv")
+    assert ok and line.endswith("identical")
+    b = read_csv(tmp_path / "b" / "baselines.csv")
+    row = b.index[b["heuristic"] == "bag_of_words"][0]
+    b.loc[row, "accuracy"] += 0.25
+    b.sample(frac=1.0, random_state=0).to_csv(tmp_path / "b" / "baselines.csv", index=False)  # row order is not compared
+    ok, line = mod.compare(tmp_path / "a", tmp_path / "b", "baselines.csv")
+    assert not ok and "DIFFERENT in 1 rows in ['bag_of_words']" in line and "0.25" in line
