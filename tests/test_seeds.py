@@ -214,7 +214,7 @@ def test_an_interrupted_invocation_is_neither_a_whole_pass_nor_the_last_full_run
     assert report.grid_time(tmp_path / "t" / "together").startswith(" The last full run (`longdep grid`, 30 cells")
 
 
-def test_compare_tables_script_finds_equal_and_changed_tables(tmp_path):
+def test_compare_tables_script_finds_equal_and_changed_tables(tmp_path, capsys):
     """scripts/compare_tables.py (the README's check of the timing passes against results/paper)."""
     import importlib.util
     import shutil
@@ -237,3 +237,11 @@ def test_compare_tables_script_finds_equal_and_changed_tables(tmp_path):
     b.sample(frac=1.0, random_state=0).to_csv(tmp_path / "b" / "baselines.csv", index=False)  # row order is not compared
     ok, line = mod.compare(tmp_path / "a", tmp_path / "b", "baselines.csv")
     assert not ok and "DIFFERENT in 1 rows in ['bag_of_words']" in line and "0.25" in line
+    n = int(b.loc[row, "n"])
+    assert f"at most {round(0.25 * n)} sentence(s) in one {b.loc[row, 'test_set']}-test slice" in line
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    capsys.readouterr()
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "nope")]) == 2  # no tables to compare: one line, exit 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope" in err and "baselines.csv" in err
+    assert mod.main([str(tmp_path / "a")]) == 2

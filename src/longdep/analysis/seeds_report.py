@@ -99,7 +99,11 @@ def _whole_pass(log: pd.DataFrame):
     return log.iloc[fresh[-1]]
 
 
-def _same_table(folder: Path, name: str) -> bool:
-    a, b = (read_csv(folder / p / name) for p in PARTS)
+def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two tables hold the same rows, in whatever order (the columns in the same order)."""
     a, b = (df.sort_values(list(df.columns)).reset_index(drop=True) for df in (a, b))
     return list(a.columns) == list(b.columns) and a.equals(b)
+
+
+def _same_table(folder: Path, name: str) -> bool:
+    return same_rows(*(read_csv(folder / p / name) for p in PARTS))
