@@ -58,8 +58,12 @@ def _split_target(tmp_path, extra):
     return next((t for t in accs if len({_first_at(c, t) for c in curves}) > 1), accs[-1]), curves
 
 
-@pytest.mark.parametrize("extra", [["model.name=lstm"], ["model.name=transformer"], ["model.name=mingru", "task.objective=lm"]],
-                         ids=["lstm", "transformer", "mingru-lm"])  # a model of each family; both objectives
+PROTOCOL = ["train.schedule=cosine", "train.warmup_steps=3", "train.patience=4", "train.smooth=2", "train.min_delta=0.05"]
+
+
+@pytest.mark.parametrize("extra", [["model.name=lstm"], ["model.name=transformer"], ["model.name=mingru", "task.objective=lm"],
+                                   ["model.name=transformer", *PROTOCOL]],
+                         ids=["lstm", "transformer", "mingru-lm", "transformer-cosine-plateau"])  # each family; both objectives
 def test_seeds_together_train_as_each_seed_alone(tmp_path, extra):
     target, curves = _split_target(tmp_path, extra)
     alone = _cells(tmp_path / "alone", [*extra, f"train.target_acc={target}"])
@@ -68,7 +72,7 @@ def test_seeds_together_train_as_each_seed_alone(tmp_path, extra):
     assert all(r["ok"] for r in run_cells(alone) + run_cells(together))
     for a, b in zip(_records(alone), _records(together)):
         assert a["run_id"] == b["run_id"]  # the same runs: grouping is not part of the result's identity
-        assert (a["steps"], a["stopped_early"], a["steps_to_95"]) == (b["steps"], b["stopped_early"], b["steps_to_95"])
+        assert (a["steps"], a["end_reason"], a["best_step"], a["steps_to_95"]) == (b["steps"], b["end_reason"], b["best_step"], b["steps_to_95"])
         assert a["val_curve"] == b["val_curve"] and a["test_accuracy"] == b["test_accuracy"]
         torch.testing.assert_close(_outputs(together[0], b["weights"]), _outputs(alone[0], a["weights"]), atol=1e-5, rtol=1e-5)
         # on the CPU the same bits: the same operations on the same values, clipping included

@@ -122,7 +122,7 @@ def test_starting_small_leads_the_stream_then_the_full_range():
     (["train.start_steps=5"], "needs a starting-small stage"),
     (["task.start_max_distance=8"], "train.start_steps=0 must be in 1.."),
     (["task.start_max_distance=16", "train.start_steps=5"], "must be in [task.distance, task.max_distance)"),
-    (["task.start_max_distance=8", "train.start_steps=1000"], "train.start_steps=1000 must be in 1..train.max_steps-1 (= 999)"),
+    (["task.start_max_distance=8", "train.max_steps=1000", "train.start_steps=1000"], "train.start_steps=1000 must be in 1..train.max_steps-1 (= 999)"),
 ])
 def test_starting_small_settings_are_checked(overrides, message):
     from longdep.config import UsageError

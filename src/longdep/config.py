@@ -83,14 +83,22 @@ class TrainConfig:
     how such a group runs its forward pass: ``loop`` (each seed's model in turn: the same bits as
     alone) or ``vmap`` (``torch.func.vmap``: one batched op per layer for every seed, for a GPU; equal
     to alone up to float rounding, as another device is; the recurrent models, which vmap cannot
-    batch, keep the loop). Not part of the run id either."""
+    batch, keep the loop). Not part of the run id either.
+
+    The convergence protocol (:mod:`longdep.training.convergence`): a run ends at ``target_acc``
+    (``target``), when the mean of the last ``smooth`` validation accuracies has not risen by
+    ``min_delta`` for ``patience`` steps (``plateau``; 0: never), or at ``max_steps`` (``cap``); the
+    record says which (``end_reason``). ``weights``: the weights evaluated on the test sets, ``best``
+    (those of the best validation, the earliest of equals) or ``last``. ``schedule``: the learning rate
+    after ``warmup_steps`` of linear warmup, ``constant`` or ``cosine`` (down to ``min_lr_ratio`` x lr at
+    step ``decay_steps``, 0: at ``max_steps``; a tuning trial, cut short, decays as the full run would)."""
 
     seed: int = 0
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    max_steps: int = 1000
+    max_steps: int = 20000
     val_every: int = 25
     val_size: int = 512
     target_acc: float = 0.99
@@ -104,6 +112,14 @@ class TrainConfig:
     checkpoint_every: int = 500
     seeds_together: bool = False
     seeds_forward: str = "loop"
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1
+    decay_steps: int = 0
+    patience: int = 3000
+    smooth: int = 5
+    min_delta: float = 0.005
+    weights: str = "best"
 
 
 @dataclass

@@ -17,6 +17,7 @@ from longdep.config import (
     RunConfig, TaskConfig, UsageError, check_choice, check_positive, find_yaml, merge, resource_dir, results_folder,
 )
 from longdep.models import get_model, validate_model
+from longdep.training.convergence import SCHEDULES, WEIGHTS
 from longdep.training.resources import MAX_TRAIN_EXAMPLES, check_resources
 from longdep.tasks import get_task
 from longdep.tasks.base import OBJECTIVES
@@ -102,6 +103,16 @@ def validate(cfg: RunConfig) -> RunConfig:
     if tr.threads < 0:
         raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
     check_choice("train.seeds_forward", tr.seeds_forward, SEEDS_FORWARD)
+    check_choice("train.schedule", tr.schedule, SCHEDULES)
+    check_choice("train.weights", tr.weights, WEIGHTS)
+    for what in ("warmup_steps", "decay_steps", "patience"):
+        if getattr(tr, what) < 0:
+            raise UsageError(f"train.{what} must be >= 0, got {getattr(tr, what)}")
+    check_positive("train.smooth", tr.smooth)
+    if not 0.0 <= tr.min_delta < 1.0:
+        raise UsageError(f"train.min_delta must be in [0, 1), got {tr.min_delta}")
+    if not 0.0 <= tr.min_lr_ratio <= 1.0:
+        raise UsageError(f"train.min_lr_ratio must be in [0, 1], got {tr.min_lr_ratio}")
     if tr.checkpoint_every < 0:
         raise UsageError(f"train.checkpoint_every must be >= 0 (0: never), got {tr.checkpoint_every}")
     if cfg.wandb.mode is not None:

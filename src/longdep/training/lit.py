@@ -9,7 +9,8 @@ Training data is a fixed, seeded stream (``max_steps * batch_size`` examples, cy
 led by ``start_steps`` batches of the task's starting-small stage when it has one;
 validation is a seeded held-out set from a disjoint seed range. Validation runs every
 ``train.val_every`` steps, records the first step at >= 95% and >= 99% accuracy
-(steps-to-criterion) and stops training once ``train.target_acc`` is reached.
+(steps-to-criterion) and ends training by the convergence protocol
+(:mod:`longdep.training.convergence`: target, plateau or cap), keeping the best validation's weights.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from longdep.config import RunConfig, TaskConfig
 from longdep.models import build_model
 from longdep.tasks import get_task, split_seed
+from longdep.training.convergence import Convergence, scheduler
 from longdep.training.resources import MAX_TRAIN_EXAMPLES
 
 CRITERIA = (0.95, 0.99)
@@ -139,7 +141,9 @@ class ClassifierModule(L.LightningModule):
         self.model = build_model(cfg.model, vocab_size=len(spec.vocab), n_out=len(spec.vocab) if self.lm else len(spec.labels))
         self._reads_at = "at" in inspect.signature(self.model.forward).parameters  # plug-in models may not
         self.steps_to = {c: None for c in CRITERIA}
-        self.val_history: list[tuple[int, float]] = []
+        t = cfg.train
+        self.convergence = Convergence(t.target_acc, t.patience, t.smooth, t.min_delta)
+        self.best_state: dict | None = None  # the best validation's weights (train.weights=best), on the CPU
         self._correct = self._seen = 0
         self.val_time = 0.0  # seconds spent validating (the run record's timings)
         self.train_device: str | None = None  # where training ran, set once it starts (Lightning moves
@@ -147,16 +151,42 @@ class ClassifierModule(L.LightningModule):
 
     resumed_from: int | None = None  # the step a resumed run's checkpoint held
 
+    @property
+    def val_history(self) -> list[tuple[int, float]]:
+        return self.convergence.history
+
+    def progress_state(self) -> dict:
+        """What a checkpoint keeps besides the training state: validations, criteria, the best weights."""
+        return {"convergence": self.convergence.state(), "steps_to": [[c, s] for c, s in self.steps_to.items()],
+                "best_state": self.best_state}
+
+    def load_progress(self, state: dict, step: int) -> None:
+        self.convergence.load(state["convergence"])
+        self.steps_to = {c: s for c, s in state["steps_to"]}
+        self.best_state = state["best_state"]
+        self.resumed_from = step
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["longdep"] = {"val_history": [list(v) for v in self.val_history],
-                                 "steps_to": [[c, s] for c, s in self.steps_to.items()], "val_time": self.val_time}
+        checkpoint["longdep"] = {**self.progress_state(), "val_time": self.val_time}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["longdep"]
-        self.val_history = [tuple(v) for v in state["val_history"]]
-        self.steps_to = {c: s for c, s in state["steps_to"]}
+        self.load_progress(state, int(checkpoint["global_step"]))
         self.val_time = state["val_time"]
-        self.resumed_from = int(checkpoint["global_step"])
+
+    def keep_best(self, params=None) -> None:
+        """Remember the current weights as the best (``params``: name -> tensor, when they live elsewhere,
+        as a stacked seed group's do) when ``train.weights=best``."""
+        if self.cfg.train.weights == "best":
+            source = params if params is not None else dict(self.model.named_parameters())
+            state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            state.update({k: v.detach().cpu().clone() for k, v in source.items()})
+            self.best_state = state
+
+    def use_evaluated_weights(self) -> None:
+        """Before the test sets: load the best validation's weights (``train.weights=best``), else keep the last."""
+        if self.cfg.train.weights == "best" and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
 
     def on_train_start(self):
         from longdep.records import device_name
@@ -207,17 +237,26 @@ class ClassifierModule(L.LightningModule):
         self.log("val/acc", acc, prog_bar=True, logger=False)
         for logger in self.loggers:  # at the step the run record gives (Lightning's own logging is one behind)
             logger.log_metrics({"val/acc": acc}, step=step)
-        if self.record_validation(step, acc):
+        is_best, end = self.record_validation(step, acc)
+        if is_best:
+            self.keep_best()
+        if end:
             self.trainer.should_stop = True
 
-    def record_validation(self, step: int, acc: float) -> bool:
-        """Add a validation to the history and the steps-to-criterion; return whether it reached the target."""
-        self.val_history.append((step, acc))
+    def record_validation(self, step: int, acc: float) -> tuple[bool, str | None]:
+        """Add a validation to the history and the steps-to-criterion; return whether it is the best so far
+        and the end reason (``target``, ``plateau``) when the run ends here."""
         for c in CRITERIA:
             if self.steps_to[c] is None and acc >= c:
                 self.steps_to[c] = step
-        return acc >= self.cfg.train.target_acc
+        return self.convergence.update(step, acc)
+
+    @property
+    def end_reason(self) -> str:
+        """How the run ended: ``target`` or ``plateau`` (the convergence protocol), else ``cap``."""
+        return self.convergence.end_reason or "cap"
 
     def configure_optimizers(self):
         t = self.cfg.train
-        return torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        opt = torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        return {"optimizer": opt, "lr_scheduler": scheduler(opt, t)}

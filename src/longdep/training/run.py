@@ -30,7 +30,13 @@ from longdep import tracking
 from longdep.config import RunConfig, config_hash, results_folder, to_dict
 from longdep.records import append_rows, environment, write_json
 from longdep.tasks import get_task
+from longdep.training.convergence import still_improving
 from longdep.training.evaluate import evaluate, write_baselines
+
+
+# Training keys added with the convergence protocol, at the values that reproduce training before them.
+BEFORE_PROTOCOL = {"schedule": "constant", "warmup_steps": 0, "min_lr_ratio": 0.1, "decay_steps": 0, "patience": 0,
+                   "smooth": 5, "min_delta": 0.005, "weights": "last"}
 
 
 def run_id(cfg: RunConfig) -> str:
@@ -41,6 +47,9 @@ def run_id(cfg: RunConfig) -> str:
     for k in ("progress", "threads", "accelerator", "save_weights", "checkpoint_every",
               "seeds_together", "seeds_forward"):  # where and how it runs, not what it computes
         d["train"].pop(k)
+    for k, before in BEFORE_PROTOCOL.items():  # runs without the protocol keep the ids they had before it
+        if d["train"][k] == before:
+            d["train"].pop(k)
     if str(d["train"]["devices"]) == "1":  # one device: the result of any device; N: N ranks, N x the batch
         d["train"].pop("devices")
     if d["train"]["precision"] == "32":  # fp32 runs keep the ids they had before the setting existed
@@ -226,18 +235,25 @@ def finish_run(cfg: RunConfig, rid: str, module, steps: int, start: float, train
     history), write its rows, baselines and run record (last: it marks the run done); return the record.
     ``extra``: more fields for the record (a run trained with other seeds says so)."""
     out = results_dir(cfg)
+    module.use_evaluated_weights()  # train.weights=best: the best validation's weights, not the last step's
     if module.train_device is not None:
         module.to(module.train_device)  # evaluate where it trained (fit leaves the module on the CPU)
     rows, probes, test_accuracy, analyses = evaluate(module, cfg, rid, clock)
+    conv = module.convergence
     record = {
         "run_id": rid,
         "config": to_dict(cfg),
         "config_hash": rid.rsplit("-", 1)[1],
         "steps": steps,
-        "stopped_early": bool(module.val_history and module.val_history[-1][1] >= cfg.train.target_acc),
+        "end_reason": module.end_reason,  # target, plateau or cap (longdep.training.convergence)
+        "stopped_early": module.end_reason == "target",
         "steps_to_95": module.steps_to[0.95],
         "steps_to_99": module.steps_to[0.99],
         "final_val_acc": module.val_history[-1][1] if module.val_history else None,
+        "best_val_acc": conv.best_acc if conv.best_step is not None else None,
+        "best_step": conv.best_step,  # the evaluated weights' step with train.weights=best
+        "evaluated_weights": cfg.train.weights,
+        "still_improving": still_improving(module.val_history),
         "val_curve": module.val_history,
         "test_accuracy": test_accuracy,
         "train_time_s": round(train_time, 3),

@@ -8,7 +8,7 @@ stacked, one tensor per parameter with the seed first (``S x shape``), under one
 one optimiser and one trainer. A training step sums the seeds' losses (the parameters are disjoint,
 so each seed's gradient is its own loss's), clips each seed's gradient by its own norm, and takes one
 AdamW step over the stacked tensors (elementwise: each seed's update is its solo update). A seed
-that reaches ``train.target_acc`` at a validation stops: its weights are kept, its rows are dropped
+that ends at a validation (its target or its plateau: the convergence protocol) stops: its weights are kept, its rows are dropped
 from every stacked tensor and from the optimiser state, and the job ends when every seed has stopped
 or ``train.max_steps`` is reached. Each seed is then evaluated and written as its own run (same run
 id, same files as training it alone; the record's ``seeds_together`` names the group).
@@ -48,6 +48,7 @@ from torch.func import functional_call
 from torch.utils.data import DataLoader, IterableDataset
 
 from longdep.config import RunConfig, to_dict
+from longdep.training.convergence import scheduler
 from longdep.training.lit import lm_loss
 
 
@@ -135,8 +136,7 @@ class SeedsModule(L.LightningModule):
         checkpoint["longdep_seeds"] = {
             "active": list(self.active), "stopped": [[s, step] for s, step in self.stopped.items()],
             "val_time": self.val_time,
-            "solos": [{"val_history": [list(v) for v in m.val_history], "steps_to": [[c, s] for c, s in m.steps_to.items()]}
-                      for m in self.solos],
+            "solos": [m.progress_state() for m in self.solos],
             "kept": {str(s): {k: v.detach().cpu() for k, v in self.solos[s].model.state_dict().items()} for s in self.stopped},
         }
 
@@ -148,9 +148,7 @@ class SeedsModule(L.LightningModule):
         self.stopped = {int(s): int(step) for s, step in state["stopped"]}
         self.val_time = state["val_time"]
         for m, saved in zip(self.solos, state["solos"]):
-            m.val_history = [tuple(v) for v in saved["val_history"]]
-            m.steps_to = {c: s for c, s in saved["steps_to"]}
-            m.resumed_from = int(checkpoint["global_step"])
+            m.load_progress(saved, int(checkpoint["global_step"]))
         for s, weights in state["kept"].items():
             self.solos[int(s)].model.load_state_dict(weights)
         for p in self.stacked:
@@ -253,9 +251,12 @@ class SeedsModule(L.LightningModule):
         self.val_time += time.perf_counter() - self._val_start
         if self.trainer.sanity_checking:
             return
-        step, done = self.global_step, []
+        step, done, row = self.global_step, [], self.row
         for s, (correct, seen) in self._counts.items():
-            if self.solos[s].record_validation(step, correct / max(seen, 1)):
+            is_best, end = self.solos[s].record_validation(step, correct / max(seen, 1))
+            if is_best:
+                self.solos[s].keep_best({n: p[row[s]] for n, p in zip(self.names, self.stacked)})
+            if end:  # target or plateau: this seed stops, the others go on
                 done.append(s)
         if done:
             self.retire(done, step)
@@ -295,7 +296,8 @@ class SeedsModule(L.LightningModule):
 
     def configure_optimizers(self):
         t = self.cfg.train
-        return torch.optim.AdamW(self.stacked.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        opt = torch.optim.AdamW(self.stacked.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        return {"optimizer": opt, "lr_scheduler": scheduler(opt, t)}  # one schedule: the seeds share their config
 
 
 def train_seeds(cfgs: list) -> list[dict]:
