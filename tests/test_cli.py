@@ -30,7 +30,8 @@ def test_config_show_lists_every_key_with_its_default_type_and_choices(capsys):
     keys = {line.split(" = ")[0]: line for line in lines}
     assert "model.name = 'transformer'  # str; one of rnn, lstm" in keys["model.name"]
     assert keys["task.objective"].endswith("# str; one of classify, lm")
-    assert keys["train.max_steps"] == "train.max_steps = 1000  # int" and "eval.analyses" in keys
+    assert keys["train.max_steps"] == "train.max_steps = 20000  # int" and "eval.analyses" in keys
+    assert keys["train.schedule"].endswith("# str; one of constant, cosine")
     assert main(["config", "show", "nested"]) == 0
     assert "task.max_depth = 3  # int" in capsys.readouterr().out
     assert main(["config", "show", "scale"]) == 0

@@ -173,30 +173,81 @@ TUNED = """
 config: train
 base: {task.distance: 1, task.max_distance: 3, train.max_steps: 6, train.val_every: 3, train.val_size: 32,
        train.progress: false, model.d_model: 16, model.d_ff: 32, model.heads: 2, eval.span: 1,
-       eval.n_per_distance: 4, eval.attractor_distances: [], eval.probes: false, wandb.enabled: false}
+       eval.n_per_distance: 4, eval.attractor_distances: [], eval.probes: false, wandb.enabled: false,
+       train.patience: 0, train.smooth: 2}
 axes: {model.name: [lstm, transformer], train.seed: [0, 1]}
 tune:
-  base: {train.max_steps: 9}
-  axes: {train.lr: [0.00001, 0.01]}
+  by: [model.name, task.objective]
+  base: {train.max_steps: 12, train.decay_steps: 6}
+  trials: 5
+  startup: 2
+  min_steps: 3
+  reduction: 2
+  space:
+    train.lr: {low: 0.0001, high: 0.1, log: true}
+    train.schedule: {choices: [constant, cosine]}
+    model.norm: {choices: [pre, post], families: [attention]}
 """
 
 
-def test_tuning_stage_chooses_per_model_on_validation_and_every_cell_uses_it(tmp_path, monkeypatch):
+def _tuned(tmp_path, monkeypatch, folder="out"):
     from longdep.grid import run_grid
 
     monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
     (tmp_path / "tuned.yaml").write_text(TUNED)
-    res = run_grid("tuned", tmp_path / "out", stream=io.StringIO())
+    return run_grid("tuned", tmp_path / folder, stream=io.StringIO())
+
+
+def test_tuning_stage_runs_a_study_per_model_and_objective_and_every_cell_uses_its_choice(tmp_path, monkeypatch):
+    res = _tuned(tmp_path, monkeypatch)
     assert res.failed == 0
     tuning = pd.read_csv(tmp_path / "out" / "tuning.csv")
-    assert len(tuning) == 4 and tuning.groupby("model.name")["chosen"].sum().tolist() == [1, 1]
-    assert len(list((tmp_path / "out" / "tune" / "runs").glob("*.json"))) == 4  # tuning cells apart from the results
-    for model, rows in tuning.groupby("model.name"):
-        best = rows.sort_values(["final_val_acc", "steps_to_95"], ascending=[False, True]).iloc[0]
-        assert rows[rows["chosen"]]["final_val_acc"].iloc[0] == best["final_val_acc"]
+    assert tuning.groupby("model.name").size().tolist() == [5, 5]  # the same number of trials for every model
+    assert set(tuning["task.objective"]) == {"classify"} and set(tuning["state"]) <= {"complete", "pruned"}
+    assert tuning.groupby("model.name")["chosen"].sum().tolist() == [1, 1]
+    assert tuning[tuning["model.name"] == "lstm"]["model.norm"].isna().all()  # attention-only dimension
+    assert tuning[tuning["model.name"] == "transformer"]["model.norm"].notna().all()
+    assert tuning["train.lr"].between(1e-4, 0.1).all()
+    complete = tuning[tuning["state"] == "complete"]
+    assert len(list((tmp_path / "out" / "tune" / "runs").glob("*.json"))) == len(complete)  # pruned: no record
+    for model, rows in complete.groupby("model.name"):
+        chosen = rows[rows["chosen"]].iloc[0]
+        assert chosen["score"] == rows["score"].max()
         cells = [c for c in res.cells if c.model.name == model]
-        assert len(cells) == 2 and {c.train.lr for c in cells} == set(rows[rows["chosen"]]["train.lr"])
+        assert len(cells) == 2 and {(c.train.lr, c.train.schedule) for c in cells} == {(chosen["train.lr"], chosen["train.schedule"])}
     assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 4
+    again = _tuned(tmp_path, monkeypatch)  # a finished stage is a no-op
+    assert again.ran == 0 and pd.read_csv(tmp_path / "out" / "tuning.csv").equals(tuning)
+
+
+def test_a_killed_tuning_stage_resumes_to_the_same_trials_and_choice(tmp_path, monkeypatch):
+    """A study killed inside its third trial reruns that trial with its stored parameters: the resumed stage
+    holds the trials, scores and choice of an uninterrupted one."""
+    from longdep import tuning
+
+    whole = _tuned(tmp_path, monkeypatch, "whole")
+    original, calls = tuning._pruning, {"n": 0}
+
+    def dying(trial):
+        callback = original(trial)
+        inner = callback.on_validation_end
+
+        def on_validation_end(trainer, module):
+            if trial.number == 2 and trainer.global_step >= 6:
+                raise RuntimeError("killed")
+            inner(trainer, module)
+        callback.on_validation_end = on_validation_end
+        calls["n"] += 1
+        return callback
+
+    monkeypatch.setattr(tuning, "_pruning", dying)
+    with pytest.raises(SystemExit, match="tuning stud"):
+        _tuned(tmp_path, monkeypatch, "killed")
+    monkeypatch.setattr(tuning, "_pruning", original)
+    resumed = _tuned(tmp_path, monkeypatch, "killed")
+    a, b = (pd.read_csv(tmp_path / f / "tuning.csv") for f in ("whole", "killed"))
+    assert calls["n"] >= 3 and a.drop(columns="run_id").equals(b.drop(columns="run_id"))
+    assert [c.train for c in whole.cells] == [c.train for c in resumed.cells]
 
 
 def test_a_block_can_start_from_another_config_and_gets_the_tuned_values_not_the_grids_task_keys(tmp_path, monkeypatch):
@@ -205,7 +256,7 @@ def test_a_block_can_start_from_another_config_and_gets_the_tuned_values_not_the
     monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
     (tmp_path / "mixed.yaml").write_text(TUNED + "also:\n  - config: nested\n    base: {task.max_depth: 2}\n"
                                          "    axes: {model.name: [lstm]}\n")
-    cells = cell_configs(load_grid("mixed"), tmp_path / "out", chosen={"lstm": {"train.lr": 0.01}})
+    cells = cell_configs(load_grid("mixed"), tmp_path / "out", chosen={"lstm/classify": {"train.lr": 0.01}})
     nested = [c for c in cells if c.task.name == "nested"]
     assert len(cells) == 5 and len(nested) == 1
     assert nested[0].task.max_depth == 2 and nested[0].train.lr == 0.01 and nested[0].train.max_steps == 6

@@ -114,7 +114,9 @@ def _choices() -> dict:
     from longdep.tasks import TASKS
     from longdep.tasks.base import OBJECTIVES
     from longdep.training.config import ACCELERATORS, PRECISIONS, WANDB_MODES
+    from longdep.training.convergence import SCHEDULES, WEIGHTS
 
     return {"model.name": list(MODELS), "models": list(MODELS), "task.name": list(TASKS), "task.objective": OBJECTIVES,
             "model.backend": BACKENDS, "backends": BACKENDS, "model.norm": NORMS, "model.positions": POSITIONS,
-            "train.accelerator": ACCELERATORS, "train.precision": PRECISIONS, "wandb.mode": WANDB_MODES}
+            "train.accelerator": ACCELERATORS, "train.precision": PRECISIONS, "wandb.mode": WANDB_MODES,
+            "train.schedule": SCHEDULES, "train.weights": WEIGHTS}

@@ -27,7 +27,8 @@ from typing import Any, Dict, List, Optional
 from longdep.config import UsageError, find_yaml, merge, resource_dir
 from longdep.launch import LAUNCHERS, Progress, _run_local, _run_submitit, load_launcher, split_overrides
 from longdep.records import SCHEMAS, exclusive, on_interrupt, read_csv
-from longdep.training.config import load_config
+from longdep.training.config import load_grid_cell
+from longdep.tuning import Study, Tune, check_tune, subject_key
 
 
 @dataclass
@@ -38,17 +39,6 @@ class Block:
     base: Dict[str, Any] = field(default_factory=dict)
     axes: Dict[str, List[Any]] = field(default_factory=dict)
     config: Optional[str] = None
-
-
-@dataclass
-class Tune:
-    """A tuning stage run before the cells: for each value of ``by`` (each model), every combination of
-    ``axes`` (e.g. learning rate x width) on top of ``base``, the same budget for all; the combination
-    with the best final validation accuracy (ties: fewer steps to 95%) is used in all its cells."""
-
-    by: str = "model.name"
-    base: Dict[str, Any] = field(default_factory=dict)
-    axes: Dict[str, List[Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,10 +67,12 @@ def load_grid(name: str) -> Grid:
     """Read ``experiments/<name>.yaml`` (or a path to a grid file); UsageError on an unknown name or a malformed file."""
     path = find_yaml("grid", name, experiments_dir())
     grid = merge(Grid(name=path.stem), [path])
-    for block in [grid, *grid.also, *([grid.tune] if grid.tune else [])]:
+    for block in [grid, *grid.also]:
         for key, values in block.axes.items():
             if not values:
                 raise UsageError(f"grid file {path}: axis {key!r} must be a non-empty list")
+    if grid.tune is not None:
+        check_tune(grid.tune, f"grid file {path}")
     return grid
 
 
@@ -95,78 +87,64 @@ def _products(grid: Grid):
             yield block.config or grid.config, {**base, **block.base, **dict(zip(keys, combo))}
 
 
-def tune_configs(grid: Grid, out: Path, overrides=()) -> list:
-    """The tuning stage's cells (written to ``<out>/tune/``), all validated; [] without a stage."""
+def tune_studies(grid: Grid, out: Path, overrides=(), cells: list | None = None) -> list[Study]:
+    """The tuning stage's studies (trials written to ``<out>/tune/``): one per distinct value of ``tune.by``
+    among the cells (``cells``: the grid's untuned cells, when already built), in order; [] without a stage.
+    A ``tune.by`` key that no cell config has is an error (a typo would otherwise tune nothing)."""
     if grid.tune is None:
         return []
-    t, out = grid.tune, Path(out)
-    subjects = list(dict.fromkeys(v[t.by] for _, v in _products(grid) if t.by in v))
-    cells = []
-    for subject in subjects:
-        for combo in itertools.product(*t.axes.values()):
-            values = {**grid.base, **t.base, t.by: subject, **dict(zip(t.axes, combo)),
-                      "name": "tune", "results_dir": str(out)}
-            cells.append(_load_cell(grid, overrides, values))
-    return cells
+    from longdep.models import get_model
+
+    cells = cells if cells is not None else cell_configs(grid, out, overrides, chosen={})
+    studies = {}
+    for cfg in cells:
+        subject = {key: _get(cfg, key) for key in grid.tune.by}
+        if subject_key(subject) not in studies:
+            studies[subject_key(subject)] = Study(grid, subject, str(out), list(overrides), get_model(cfg.model.name).family)
+    for study in studies.values():
+        study.trial_config({})  # every trial's cell validates (its sampled values are checked again per trial)
+    return list(studies.values())
 
 
-def _load_cell(grid: Grid, overrides, values: dict, config: str | None = None):
-    """One cell's validated RunConfig (from ``config``, by default the grid's). Its W&B runs are grouped
-    by the grid's name (not the output folder's, which ``--out`` may change) unless the grid or the
-    user sets ``wandb.group``."""
-    if grid.name and "wandb.group" not in values and not any(o.startswith("wandb.group=") for o in overrides):
-        values = {**values, "wandb.group": grid.name}
-    return load_config(config or grid.config, overrides, values)
-
-
-def _get(cfg, dotted: str):
-    for part in dotted.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
-def _tuning_results(grid: Grid, tuned: list) -> list[tuple]:
-    """``(subject, setting, run record)`` of every finished tuning cell."""
-    from longdep.records import read_json
-    from longdep.training.run import results_dir, run_id
-
-    return [(_get(cfg, grid.tune.by), {k: _get(cfg, k) for k in grid.tune.axes},
-             read_json(results_dir(cfg) / "runs" / f"{run_id(cfg)}.json")) for cfg in tuned]
-
-
-def choose(grid: Grid, tuned: list) -> dict:
-    """``{value of by: {tuned key: chosen value}}``: the best final validation accuracy (ties: fewer steps to 95%)."""
-    best = {}
-    for subject, setting, rec in _tuning_results(grid, tuned):
-        score = (rec["final_val_acc"] or 0.0, -(rec["steps_to_95"] if rec["steps_to_95"] is not None else 1e12))
-        if subject not in best or score > best[subject][0]:
-            best[subject] = (score, setting)
-    return {subject: setting for subject, (_, setting) in best.items()}
+def load_cell(grid: Grid, overrides, values: dict, config: str | None = None):
+    """One cell's validated RunConfig (from ``config``, by default the grid's): :func:`load_grid_cell`."""
+    return load_grid_cell(grid.name, config or grid.config, overrides, values)
 
 
 def cell_configs(grid: Grid, out: Path, overrides=(), chosen: dict | None = None) -> list:
     """Every cell of the grid as a validated RunConfig writing to ``out`` (all checked up front), with
-    the tuning stage's ``chosen`` values (by default: read from its finished run records)."""
+    the tuning stage's ``chosen`` values (``{subject key: {key: value}}``; by default read from its
+    finished studies; ``{}``: untuned)."""
     out = Path(out)
     if grid.tune is not None and chosen is None:
-        chosen = choose(grid, tune_configs(grid, out, overrides))
+        from longdep.tuning import results
+
+        chosen = results(tune_studies(grid, out, overrides))[0]
     cells = []
     for config, values in _products(grid):
-        extra = (chosen or {}).get(values.get(grid.tune.by), {}) if grid.tune else {}
-        values = {**values, **extra, "name": out.name, "results_dir": str(out.parent)}
-        cells.append(_load_cell(grid, overrides, values, config))
+        values = {**values, "name": out.name, "results_dir": str(out.parent)}
+        cfg = load_cell(grid, overrides, values, config)
+        extra = (chosen or {}).get(subject_key({k: _get(cfg, k) for k in grid.tune.by})) if grid.tune else None
+        cells.append(load_cell(grid, overrides, {**values, **extra}, config) if extra else cfg)
     return cells
 
 
-def write_tuning(grid: Grid, tuned: list, chosen: dict, out: Path) -> None:
-    """``<out>/tuning.csv``: every tuning cell's setting, validation accuracy and whether it was chosen."""
+def _get(cfg, dotted: str):
+    try:
+        for part in dotted.split("."):
+            cfg = getattr(cfg, part)
+    except AttributeError:
+        raise UsageError(f"tune.by: unknown key {dotted!r} (e.g. model.name, task.objective)") from None
+    return cfg
+
+
+def write_tuning(rows: list, out: Path) -> None:
+    """``<out>/tuning.csv``: every trial of every study (its subject, parameters, state, score, and
+    whether it was chosen)."""
     import pandas as pd
 
     from longdep.records import write_atomic
 
-    rows = [{grid.tune.by: subject, **setting, "final_val_acc": rec["final_val_acc"], "steps_to_95": rec["steps_to_95"],
-             "parameters": rec["parameters"], "chosen": setting == chosen.get(subject)}
-            for subject, setting, rec in _tuning_results(grid, tuned)]
     write_atomic(Path(out) / "tuning.csv", pd.DataFrame(rows).to_csv(index=False))
 
 
@@ -217,8 +195,8 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
     run_overrides, launch_overrides = split_overrides(overrides)
     lcfg = load_launcher(launcher, launch_overrides)
     out = Path(out or Path("results") / name)
-    tuned = tune_configs(grid, out, run_overrides)
     cells = cell_configs(grid, out, run_overrides, chosen={})  # every cell checked (untuned) before anything runs
+    tuned = tune_studies(grid, out, run_overrides, cells)
     sweep = scale_config(grid, out) if grid.scale is not None and scale else None
     for file in SCHEMAS:  # a broken results file stops the grid before any cell builds on it
         read_csv(out / file)
@@ -246,12 +224,15 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
 
     with on_interrupt(interrupted):
         if tuned:
-            log.update(tune_cells=len(tuned), tune_done_before=sum(map(is_done, tuned)))
-            failed += _run_stage(f"grid {name} (tuning)", tuned, launcher, workers, lcfg, out, stream)
+            from longdep.tuning import is_done as study_done, results, run_studies
+
+            log.update(tune_cells=len(tuned), tune_done_before=sum(map(study_done, tuned)))
+            failed += _run_stage(f"grid {name} (tuning)", tuned, launcher, workers, lcfg, out, stream,
+                                 done=study_done, fn=run_studies, group=lambda jobs: [[j] for j in jobs])
             if failed:
-                raise SystemExit(f"longdep: {failed} tuning cell(s) failed; re-run the same command to retry them")
-            chosen = choose(grid, tuned)
-            write_tuning(grid, tuned, chosen, out)
+                raise SystemExit(f"longdep: {failed} tuning stud(ies) failed; re-run the same command to resume them")
+            chosen, rows = results(tuned)
+            write_tuning(rows, out)
             print(f"grid {name}: chosen on validation: {chosen}", file=stream, flush=True)
             cells = cell_configs(grid, out, run_overrides, chosen)
         log.update(tune_s=time.perf_counter() - start, cells=len(cells), cells_done_before=sum(map(is_done, cells)))
@@ -281,17 +262,18 @@ def record_grid_run(out: Path, row: dict) -> None:
     append_rows(Path(out) / "grid_log.csv", pd.DataFrame([row]), key="finished")
 
 
-def _run_stage(title, cells, launcher, workers, lcfg, out, stream) -> int:
-    """Run the missing ``cells``; return how many failed."""
+def _run_stage(title, cells, launcher, workers, lcfg, out, stream, done=None, fn=None, group=None) -> int:
+    """Run the missing ``cells`` (``done``: whether one is finished; ``fn``: what a worker runs on a list of
+    them; ``group``: cells -> jobs, by default the training cells' seed groups); return how many failed."""
     from longdep.training.run import is_done
 
-    todo = [c for c in cells if not is_done(c)]
+    todo = [c for c in cells if not (done or is_done)(c)]
     print(f"{title}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {out} "
           f"(launcher {launcher}, workers {workers})", file=stream, flush=True)
     progress = Progress(len(todo), stream)
     if todo:
         if launcher == "local":
-            _run_local(todo, workers, progress)
+            _run_local(todo, workers, progress, fn, group)
         else:
-            _run_submitit(todo, launcher, workers, lcfg, out, progress)
+            _run_submitit(todo, launcher, workers, lcfg, out, progress, fn, group)
     return progress.failed

@@ -92,7 +92,7 @@ class Progress:
         self.failed += not result["ok"]
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.done * (self.total - self.done)
-        what = (f"test acc {result['test_accuracy']:.3f}, steps {result['steps']}" if result["ok"]
+        what = (result.get("summary") or f"test acc {result['test_accuracy']:.3f}, steps {result['steps']}" if result["ok"]
                 else f"FAILED {result['error']}")
         print(f"[{self.done}/{self.total}] {result['run_id']}: {what} | failures {self.failed} | "
               f"elapsed {hms(elapsed)}, eta {hms(eta)}", file=self.stream, flush=True)
@@ -109,13 +109,19 @@ def _chunks(items: list, n: int) -> list[list]:
     return [items[i::n] for i in range(n)]
 
 
-def _run_local(todo, workers, progress):
+def _jobs(todo, fn, group):
+    """What a worker runs (``fn``, by default :func:`run_cells`) and the jobs (``group``, by default one cell
+    each, or the seeds of a cell trained together)."""
     from longdep.training.seeds import seed_groups
 
-    jobs = seed_groups(todo)  # one cell each, or the seeds of a cell trained together
+    return fn or run_cells, (group or seed_groups)(todo)
+
+
+def _run_local(todo, workers, progress, fn=None, group=None):
+    fn, jobs = _jobs(todo, fn, group)
     if workers <= 1:
         for job in jobs:
-            for res in run_cells(job):
+            for res in fn(job):
                 progress.update(res)
         return
     import multiprocessing as mp
@@ -125,7 +131,7 @@ def _run_local(todo, workers, progress):
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads, ctx.Value("i", 0), visible_gpus())) as pool:
-        futures = [pool.submit(run_cells, job) for job in jobs]
+        futures = [pool.submit(fn, job) for job in jobs]
         for fut in as_completed(futures):
             for res in fut.result():
                 progress.update(res)
@@ -150,12 +156,10 @@ def make_executor(launcher: str, lcfg: LauncherConfig, folder: Path):
     return ex
 
 
-def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress):
+def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress, fn=None, group=None):
     """Submit through submitit: SLURM on a cluster, its local executor otherwise (same code path)."""
-    from longdep.training.seeds import seed_groups
-
     ex = make_executor(launcher, lcfg, out / ".submitit" / "%j")
-    groups = seed_groups(todo)  # a cell, or the seeds of a cell trained together: never split across jobs
+    fn, groups = _jobs(todo, fn, group)  # a cell, or the seeds of a cell trained together: never split across jobs
     if launcher == "slurm":  # one job per cell (an array), unless --workers asks for fewer, bigger jobs
         batches = groups if workers <= 1 else [sum(chunk, []) for chunk in _chunks(groups, workers)]
         threads = lcfg.slurm_cpus_per_task
@@ -163,7 +167,7 @@ def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, prog
         batches = [sum(chunk, []) for chunk in _chunks(groups, max(1, workers))]
         threads = _threads_per_worker(len(batches))
     with ex.batch():
-        jobs = [ex.submit(run_cells, batch, threads) for batch in batches]
+        jobs = [ex.submit(fn, batch, threads) for batch in batches]
     pending = dict(enumerate(jobs))
     start = time.monotonic()
     absent, next_check = set(), start + 2.0

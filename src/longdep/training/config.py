@@ -57,6 +57,14 @@ def load_config(name: str = "train", overrides=(), values=None) -> RunConfig:
     return validate(cfg)
 
 
+def load_grid_cell(grid_name: str, config: str, overrides, values: dict) -> RunConfig:
+    """A grid cell's validated config: :func:`load_config` with its W&B runs grouped by the grid's name (not
+    the output folder's, which ``--out`` may change) unless the grid or the user sets ``wandb.group``."""
+    if grid_name and "wandb.group" not in values and not any(o.startswith("wandb.group=") for o in overrides):
+        values = {**values, "wandb.group": grid_name}
+    return load_config(config, overrides, values)
+
+
 def _cuda() -> bool:
     import torch
 

@@ -192,11 +192,11 @@ def remove_checkpoint(ckpt: Path) -> None:
         pass
 
 
-def train_one(cfg: RunConfig, logger=None) -> dict:
+def train_one(cfg: RunConfig, logger=None, callbacks=()) -> dict:
     """Train and evaluate one run; write its rows and run record; return the record.
 
     ``logger``: a Lightning logger; by default a W&B logger when ``wandb.enabled`` (offline unless
-    the user chose a mode), else none.
+    the user chose a mode), else none. ``callbacks``: more Lightning callbacks (a tuning trial's pruner).
     """
     rid = run_id(cfg)
     out = results_dir(cfg)
@@ -206,6 +206,7 @@ def train_one(cfg: RunConfig, logger=None) -> dict:
         logger = tracking.make_logger(cfg, rid, out)
     ckpt = checkpoint_path(out, rid)
     saver = [_checkpointer(ckpt, cfg.train.checkpoint_every)] if cfg.train.checkpoint_every else []
+    saver += list(callbacks)
     trainer = make_trainer(cfg, logger=logger if logger is not None else tracking.csv_logger(out, rid), extra_callbacks=saver)
     resume = _resume_from(ckpt) if cfg.train.checkpoint_every else None
     try:
