@@ -225,6 +225,11 @@ def make_all(folder: Path) -> list[Path]:
         if curves is not None and len(curves):
             paths += style.save(plot_learning_curves(curves, base), folder / "figures", "learning_curves")
         paths += mechanism_figures(folder)
+        from longdep.analysis.convergence_report import efficiency_curves, load_protocol_runs, plot_sample_efficiency
+
+        protocol = load_protocol_runs(folder)
+        if len(protocol):
+            paths += style.save(plot_sample_efficiency(efficiency_curves(protocol)), folder / "figures", "sample_efficiency")
         both = load_accuracy(folder, objective=None)
         if (both["objective"] == "lm").any():
             paths += style.save(plot_objectives(both, base), folder / "figures", "objectives")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from longdep.analysis import figures, style
 from longdep.analysis.bench_report import is_bench, render_bench
+from longdep.analysis.convergence_report import sections as convergence_sections
 from longdep.analysis.cost_report import render_cost
 from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.report_study import sections
@@ -294,13 +295,14 @@ def render(folder: Path, link: str | None = None) -> str:
     every = [figures.load_runs(folder, start_small=s, objective=None, task=None) for s in (False, True)]
     n_runs = sum(len(r) for r in every)
     cell_s = float(sum(r["wall_time_s"].sum() for r in (*every, tune) if len(r)))
+    protocol = convergence_sections(folder, link or folder.as_posix())  # [] for a folder from before the protocol
     return "\n\n".join([
         begin,
         f"*{n_runs} training runs (+ {len(tune)} tuning runs); intervals: seed-level 95% "
         f"t-intervals. The cells' recorded wall times sum to {cell_s / 3600:.1f} core-hours, "
         f"{cell_s / 120:.0f} min on 2 single-thread workers.{time_shares(folder)}{grid_time(folder)}*",
-        "**Tuning** (the same six settings and step budget for every model, chosen on validation accuracy, "
-        "mixed distances 1-64):\n\n" + tuning_table(folder, runs),
+        *(protocol or ["**Tuning** (the same six settings and step budget for every model, chosen on validation "
+                       "accuracy, mixed distances 1-64):\n\n" + tuning_table(folder, runs)]),
         "**The headline: mixed-distance training.** Accuracy on the test set by distance, pooled over the "
         "trained distances, over the unseen ones, and over the far unseen ones:\n\n" + table,
         "**Baselines** on the test set by distance, per training setting (columns: shortest, longest "
