@@ -58,9 +58,11 @@ def test_examples_to_95_counts_censored_runs_and_the_budget_view_reads_64k_examp
     row = next(line for line in cr.efficiency_table(cr.load_protocol_runs(tmp_path)).splitlines() if "LSTM" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[3] == "2/3" and cells[4] == "80,000"  # median of 96,000 and 64,000
+    fpe = cr.load_protocol_runs(tmp_path)["flops_per_example"].iloc[0]
+    assert float(cells[5]) == pytest.approx(80_000 * fpe, rel=0.01)
     mean = (0.9 + 0.96 + 0.7) / 3  # each run's validation at 2,000 steps x 32
-    assert cells[5].startswith(f"{mean:.2f} ±")
-    assert cells[6].startswith(f"{(0.995 + 0.995 + 0.8) / 3:.2f}")
+    assert cells[6].startswith(f"{mean:.2f} ±")
+    assert cells[7].startswith(f"{(0.995 + 0.995 + 0.8) / 3:.2f}")
     assert cr.at_examples([[1000, 0.5], [2000, 0.6]], 32, 63_999) == 0.5
 
 
@@ -74,8 +76,13 @@ def test_efficiency_curves_hold_target_runs_only_and_the_figure_draws_a_line_per
     held = curves[(curves["model"] == "lstm") & (curves["seed"] == 0)]
     assert held["examples"].max() == 400 * 32 and (held[held["examples"] > 200 * 32]["val_acc"] == 0.995).all()
     assert curves[(curves["model"] == "transformer")]["examples"].max() == 200 * 32  # a plateau run is not extended
+    assert (curves["flops"] > curves["examples"]).all()
+    runs = cr.load_protocol_runs(tmp_path).set_index("model")
+    assert runs.loc["transformer", "flops_per_example"] > runs.loc["lstm", "flops_per_example"].iloc[0] > 0  # 1-64: longer
     fig = cr.plot_sample_efficiency(curves)
     assert [len(ax.get_lines()) - 2 for ax in fig.axes] == [1, 1]  # one model per panel (+ two reference lines)
+    flops = cr.plot_sample_efficiency(curves, "flops")
+    assert flops.axes[0].get_xlabel() == "training FLOPs (cost model)"
     assert sorted(ax.get_title() for ax in fig.axes) == ["classify, trained on 1-16", "classify, trained on 1-64"]
     plt.close(fig)
 

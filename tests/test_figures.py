@@ -13,7 +13,7 @@ from longdep import cli
 
 # (no speedup: the smoke sweep runs one thread count, so there is nothing to compare and no such figure)
 FIGURES = ["accuracy_vs_distance", "accuracy_vs_attractors", "counterfactual", "learning_curves", "time_vs_n", "memory_vs_n",
-           "constant_tokens", "attention", "state_probe", "sample_efficiency"]
+           "constant_tokens", "attention", "state_probe", "sample_efficiency", "sample_efficiency_flops"]
 
 
 def test_figures_on_missing_folder_exits_2(tmp_path, capsys):

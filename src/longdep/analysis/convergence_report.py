@@ -37,6 +37,34 @@ def _cell(cfg: dict) -> str:
     return f"{t['distance']}-{t['max_distance']}{small}"
 
 
+def flops_per_example(config: dict) -> float:
+    """Training FLOPs per example of a run (forward + backward, the cost model of ``longdep scale``:
+    :func:`longdep.measure.cost.predict`) at the mean length of its training sequences (256 generated
+    from its task config: the classifier's prefixes up to the query, the language model's whole
+    sentences). At the mean length, so an attention model's N^2 term is read at E[N]^2, not E[N^2]."""
+    key = json.dumps({k: config[k] for k in ("task", "model")}, sort_keys=True, default=str)
+    if key not in _FPE:
+        from longdep.measure.cost import predict
+        from longdep.measure.plan import Point
+        from longdep.tasks import get_task, split_seed
+        from longdep.config import RunConfig, merge
+
+        values = {f"{part}.{k}": v for part in ("task", "model") for k, v in config[part].items()}
+        if "task.start_max_distance" in values:  # starting small changes the first steps, not the lengths after them
+            values["task.start_max_distance"] = None
+        spec = get_task(config["task"].get("name", "agreement"))
+        cfg = merge(RunConfig(task=spec.config()), values=values)  # the record's values on the schema's defaults
+        tokens, _, meta = spec.generate(split_seed("val", 0), 256, cfg.task)
+        lengths = (tokens != 0).sum(1) if cfg.task.objective == "lm" else meta["query_index"] + 1
+        n = max(1, int(round(float(np.mean(lengths)))))
+        m = cfg.model
+        _FPE[key] = float(predict(Point.of(m.name, m.backend, n, model_cfg=m, batch=1))["flops"])
+    return _FPE[key]
+
+
+_FPE: dict = {}
+
+
 def load_protocol_runs(folder: Path) -> pd.DataFrame:
     """One row per run record of ``folder``: model, objective, cell, seed, end_reason, still_improving,
     steps, best validation accuracy, the batch size and the validation curve (a list of (step, acc))."""
@@ -49,7 +77,8 @@ def load_protocol_runs(folder: Path) -> pd.DataFrame:
                      "objective": cfg["task"].get("objective", "classify"), "cell": _cell(cfg), "end_reason": reason,
                      "still_improving": rec.get("still_improving", still_improving(curve)), "steps": rec["steps"],
                      "best_val_acc": max((a for _, a in curve), default=np.nan),
-                     "batch_size": cfg["train"]["batch_size"], "curve": curve})
+                     "batch_size": cfg["train"]["batch_size"], "flops_per_example": flops_per_example(cfg),
+                     "curve": curve})
     return pd.DataFrame(rows)
 
 
@@ -106,8 +135,8 @@ def efficiency_table(runs: pd.DataFrame) -> str:
     runs that got there, and how many did: the others are censored at their last step), the validation
     accuracy after 64,000 examples (the old budget's view), and the best validation accuracy (how far the
     run got, the weights it is tested with); means with seed-level 95% t-intervals."""
-    lines = ["| objective | cell | model | reached 95% | examples to 95% (median of those) | val. acc. at 64k examples "
-             "| best val. acc. |", "|---|---|---|---|---|---|---|"]
+    lines = ["| objective | cell | model | reached 95% | examples to 95% (median of those) | FLOPs to 95% | val. acc. at "
+             "64k examples | best val. acc. |", "|---|---|---|---|---|---|---|---|"]
     for (objective, cell, model), sub in _groups(runs):
         reach = [next((s * r.batch_size for s, a in r.curve if a >= CRITERION), None) for r in sub.itertuples()]
         got = [x for x in reach if x is not None]
@@ -115,7 +144,9 @@ def efficiency_table(runs: pd.DataFrame) -> str:
                  if (a := (at_examples(r.curve, r.batch_size, BUDGET_VIEW) if r.steps * r.batch_size >= BUDGET_VIEW
                            or r.end_reason == "target" else None)) is not None]
         lines.append(f"| {objective} | {cell} | {style.model_name(model)} | {len(got)}/{len(sub)} | "
-                     f"{f'{np.median(got):,.0f}' if got else 'never'} | {ci_text(early)} | {ci_text(sub['best_val_acc'])} |")
+                     f"{f'{np.median(got):,.0f}' if got else 'never'} | "
+                     f"{f'{np.median(got) * sub.flops_per_example.iloc[0]:.1e}' if got else 'never'} | "
+                     f"{ci_text(early)} | {ci_text(sub['best_val_acc'])} |")
     return "\n".join(lines)
 
 
@@ -132,14 +163,16 @@ def efficiency_curves(runs: pd.DataFrame) -> pd.DataFrame:
             if r.end_reason == "target" and pts:
                 every = pts[1][0] - pts[0][0] if len(pts) > 1 else pts[0][0]
                 pts += [(s, pts[-1][1]) for s in range(pts[-1][0] + every, longest + 1, every)]
-            rows += [{"model": model, "objective": objective, "cell": cell, "seed": r.seed,
-                      "examples": s * r.batch_size, "val_acc": a} for s, a in pts]
-    return pd.DataFrame(rows, columns=["model", "objective", "cell", "seed", "examples", "val_acc"])
+            rows += [{"model": model, "objective": objective, "cell": cell, "seed": r.seed, "examples": s * r.batch_size,
+                      "flops": s * r.batch_size * r.flops_per_example, "val_acc": a} for s, a in pts]
+    return pd.DataFrame(rows, columns=["model", "objective", "cell", "seed", "examples", "flops", "val_acc"])
 
 
-def plot_sample_efficiency(curves: pd.DataFrame) -> plt.Figure:
-    """Validation accuracy against training examples seen (log scale), a panel per objective and mixed
-    training range, a line per model: the mean over seeds, shaded its seed-level 95% t-interval."""
+def plot_sample_efficiency(curves: pd.DataFrame, x: str = "examples") -> plt.Figure:
+    """Validation accuracy against training examples seen (``x="examples"``) or training FLOPs
+    (``x="flops"``, :func:`flops_per_example`), log scale, a panel per objective and mixed training range,
+    a line per model: the mean over seeds, shaded its seed-level 95% t-interval. (Against FLOPs the seeds
+    of a model share one FLOPs-per-example, so their validations still line up.)"""
     style.apply()
     mixed = curves[curves["cell"].str.match(r"^\d+-\d+$")] if len(curves) else curves
     panels = sorted(mixed.groupby(["objective", "cell"]).groups, key=lambda k: (k[0], int(k[1].split("-")[1])))
@@ -147,15 +180,16 @@ def plot_sample_efficiency(curves: pd.DataFrame) -> plt.Figure:
     for ax, (objective, cell) in zip(axes[0], panels):
         sub = mixed[(mixed["objective"] == objective) & (mixed["cell"] == cell)]
         for model in [m for m in style.model_order() if m in set(sub["model"])]:
-            g = sub[sub["model"] == model].groupby("examples")["val_acc"]
+            g = sub[sub["model"] == model].groupby(x)["val_acc"]
             stats = g.agg(["mean", "count"]).join(g.apply(lambda v: pd.Series(t_interval(v), index=["lo", "hi"])).unstack())
             ax.plot(stats.index, stats["mean"], color=style.model_color(model), label=style.model_name(model), lw=1.4)
             ax.fill_between(stats.index, stats["lo"], stats["hi"], color=style.model_color(model), alpha=0.15, lw=0)
-        ax.axvline(BUDGET_VIEW, color="0.6", ls=":", lw=0.9)
+        if x == "examples":
+            ax.axvline(BUDGET_VIEW, color="0.6", ls=":", lw=0.9)
         ax.axhline(CRITERION, color="0.45", ls="--", lw=0.9)
         ax.set_xscale("log")
         ax.set_title(f"{objective}, trained on {cell}")
-        ax.set_xlabel("training examples seen")
+        ax.set_xlabel("training examples seen" if x == "examples" else "training FLOPs (cost model)")
     axes[0][0].set_ylabel("validation accuracy")
     if panels:
         axes[0][-1].legend(fontsize=7, loc="lower right")
@@ -198,7 +232,8 @@ def sections(folder: Path, link: str) -> list[str]:
            "**Two answers: how fast and how far** (examples to 95% validation accuracy, censored runs counted as "
            "not reaching it; validation accuracy after 64,000 examples, the 2,000-step budget of the grid before "
            f"the protocol; the best validation accuracy, the weights each run is tested with):\n\n"
-           + efficiency_table(runs) + f"\n\n![sample efficiency]({link}/figures/sample_efficiency.png)"]
+           + efficiency_table(runs) + f"\n\n![sample efficiency]({link}/figures/sample_efficiency.png) "
+           f"![against FLOPs]({link}/figures/sample_efficiency_flops.png)"]
     tune = tuning_table(folder)
     if tune:
         out.insert(0, "**Tuning** (one Optuna study per model and objective, the same trials and step budget; score: "

@@ -229,7 +229,9 @@ def make_all(folder: Path) -> list[Path]:
 
         protocol = load_protocol_runs(folder)
         if len(protocol):
-            paths += style.save(plot_sample_efficiency(efficiency_curves(protocol)), folder / "figures", "sample_efficiency")
+            efficiency = efficiency_curves(protocol)
+            paths += style.save(plot_sample_efficiency(efficiency), folder / "figures", "sample_efficiency")
+            paths += style.save(plot_sample_efficiency(efficiency, "flops"), folder / "figures", "sample_efficiency_flops")
         both = load_accuracy(folder, objective=None)
         if (both["objective"] == "lm").any():
             paths += style.save(plot_objectives(both, base), folder / "figures", "objectives")
