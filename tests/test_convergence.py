@@ -116,3 +116,27 @@ def test_the_evaluated_weights_are_the_best_validations(tmp_path, monkeypatch, w
     assert first_best < rec["steps"]  # this run's best validation is not its last: the test tells the two apart
     other = snapshots[rec["steps"] if weights == "best" else first_best]
     assert not all(torch.equal(saved[k], other[k]) for k in expect)
+
+
+def test_a_run_without_the_protocol_keeps_its_published_run_id(monkeypatch):
+    """The 2,000-step grid of results/paper (made before the protocol existed; tests/data/paper_2000.yaml,
+    with the learning rate and width its tuning chose) run with the protocol off has the run ids it was
+    published under; with today's defaults (the protocol on) none of them."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from longdep.grid import cell_configs, load_grid
+    from longdep.tuning import Tune
+
+    root = Path(__file__).resolve().parents[1]
+    paper = root / "results" / "paper"
+    tuned = pd.read_csv(paper / "tuning.csv")
+    chosen = {f"{r['model.name']}/{o}": {"train.lr": r["train.lr"], "model.d_model": int(r["model.d_model"])}
+              for _, r in tuned[tuned["chosen"]].iterrows() for o in ("classify", "lm")}
+    grid = load_grid(str(root / "tests" / "data" / "paper_2000.yaml"))
+    grid.tune = Tune()  # a stage that applies the chosen values by model and objective
+    published = {p.stem for p in (paper / "runs").glob("*.json")}
+    assert {run_id(c) for c in cell_configs(grid, paper, chosen=chosen)} == published
+    grid.base = {k: v for k, v in grid.base.items() if k not in ("train.patience", "train.weights")}
+    assert not {run_id(c) for c in cell_configs(grid, paper, chosen=chosen)} & published

@@ -34,9 +34,11 @@ from longdep.training.convergence import still_improving
 from longdep.training.evaluate import evaluate, write_baselines
 
 
-# Training keys added with the convergence protocol, at the values that reproduce training before them.
-BEFORE_PROTOCOL = {"schedule": "constant", "warmup_steps": 0, "min_lr_ratio": 0.1, "decay_steps": 0, "patience": 0,
-                   "smooth": 5, "min_delta": 0.005, "weights": "last"}
+# Keys added to the schema after runs were published, per section, at the values that reproduce the results
+# from before them: a config holding such a value leaves the key out of its hash and keeps its old run id.
+# (A new key that changes what a run computes goes here with its neutral value.)
+ADDED_KEYS = {"train": {"schedule": "constant", "warmup_steps": 0, "min_lr_ratio": 0.1, "decay_steps": 0,  # the
+                        "patience": 0, "smooth": 5, "min_delta": 0.005, "weights": "last"}}  # convergence protocol
 
 
 def run_id(cfg: RunConfig) -> str:
@@ -47,9 +49,10 @@ def run_id(cfg: RunConfig) -> str:
     for k in ("progress", "threads", "accelerator", "save_weights", "checkpoint_every",
               "seeds_together", "seeds_forward"):  # where and how it runs, not what it computes
         d["train"].pop(k)
-    for k, before in BEFORE_PROTOCOL.items():  # runs without the protocol keep the ids they had before it
-        if d["train"][k] == before:
-            d["train"].pop(k)
+    for section, keys in ADDED_KEYS.items():
+        for k, before in keys.items():
+            if d[section].get(k, before) == before:
+                d[section].pop(k, None)
     if str(d["train"]["devices"]) == "1":  # one device: the result of any device; N: N ranks, N x the batch
         d["train"].pop("devices")
     if d["train"]["precision"] == "32":  # fp32 runs keep the ids they had before the setting existed
