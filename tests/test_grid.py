@@ -218,6 +218,12 @@ def test_tuning_stage_runs_a_study_per_model_and_objective_and_every_cell_uses_i
     assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 4
     again = _tuned(tmp_path, monkeypatch)  # a finished stage is a no-op
     assert again.ran == 0 and pd.read_csv(tmp_path / "out" / "tuning.csv").equals(tuning)
+    from longdep.config import UsageError
+    from longdep.grid import run_grid
+
+    (tmp_path / "tuned.yaml").write_text(TUNED.replace("trials: 5", "trials: 6"))  # another search: not resumed
+    with pytest.raises(UsageError, match="holds study 'lstm/classify' from other tuning settings"):
+        run_grid("tuned", tmp_path / "out", stream=io.StringIO())
 
 
 def test_a_killed_tuning_stage_resumes_to_the_same_trials_and_choice(tmp_path, monkeypatch):

@@ -202,6 +202,11 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
         read_csv(out / file)
     with exclusive(out):  # one grid per folder: a second one stops here with one line
         clean_stale_temp_files(out)
+        if tuned:
+            from longdep.tuning import check_settings
+
+            for study in tuned:  # a changed stage never resumes an old study
+                check_settings(study)
         return _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, workers, lcfg, stream)
 
 

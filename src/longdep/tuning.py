@@ -124,6 +124,28 @@ def _open(study: Study):
                                pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=t.min_steps, reduction_factor=t.reduction))
 
 
+def settings_hash(study: Study) -> str:
+    """What decides a study's trials: its subject, the stage's settings and the grid's base (a resumed study
+    made under other settings would mix two searches)."""
+    from dataclasses import asdict
+
+    from longdep.config import config_hash
+
+    return config_hash({"subject": study.subject, "tune": asdict(study.grid.tune), "base": study.grid.base,
+                        "overrides": study.overrides})
+
+
+def check_settings(study: Study) -> None:
+    """UsageError when the results folder holds this study from other tuning settings; else record them."""
+    opt, want = _open(study), settings_hash(study)
+    have = opt.user_attrs.get("settings")
+    if have is None:
+        opt.set_user_attr("settings", want)
+    elif have != want:
+        raise UsageError(f"{Path(study.out) / 'tune' / 'optuna.journal'} holds study {study.name!r} from other tuning "
+                         "settings (tune, base or overrides changed); use another --out, or remove its tune/ folder")
+
+
 def finished(trials) -> list:
     from optuna.trial import TrialState
 
