@@ -26,6 +26,7 @@ stage chooses what an uninterrupted one would. ``tuning.csv`` lists every trial,
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,13 +224,16 @@ def run_study(study: Study) -> dict:
         cfg = study.trial_config(_suggest(trial, space))
         rid = run_id(cfg)
         trial.set_user_attr("run_id", rid)
+        start = time.perf_counter()
         try:
             rec = read_json(results_dir(cfg) / "runs" / f"{rid}.json") if run_done(cfg) else \
                 train_one(cfg, callbacks=[_pruning(trial)])
         except optuna.TrialPruned:
             checkpoint_path(results_dir(cfg), rid).unlink(missing_ok=True)
+            trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))  # a pruned trial leaves no record
             opt.tell(trial, state=TrialState.PRUNED)
             continue
+        trial.set_user_attr("wall_s", rec["wall_time_s"])
         trial.set_user_attr("steps_to_95", rec["steps_to_95"])
         trial.set_user_attr("steps", rec["steps"])
         opt.tell(trial, score(rec["val_curve"], cfg.train.smooth))
@@ -263,7 +267,7 @@ def results(studies: list) -> tuple[dict, list]:
                          "score": x.value if x.state.name == "COMPLETE" else None,
                          "last_value": x.intermediate_values.get(x.last_step) if x.last_step is not None else None,
                          "last_step": x.last_step if x.last_step is not None else x.user_attrs.get("steps"),
-                         "steps_to_95": x.user_attrs.get("steps_to_95"), **x.params,
+                         "steps_to_95": x.user_attrs.get("steps_to_95"), "wall_s": x.user_attrs.get("wall_s"), **x.params,
                          "chosen": best is not None and x.number == best.number, "run_id": x.user_attrs.get("run_id")})
     return chosen, rows
 

@@ -294,6 +294,9 @@ def render(folder: Path, link: str | None = None) -> str:
     small_runs = figures.load_runs(folder, start_small=True)
     every = [figures.load_runs(folder, start_small=s, objective=None, task=None) for s in (False, True)]
     n_runs = sum(len(r) for r in every)
+    tuning_csv = read_csv(folder / "tuning.csv")
+    if tuning_csv is not None and "wall_s" in tuning_csv and tuning_csv["wall_s"].notna().all():
+        tune = tuning_csv.rename(columns={"wall_s": "wall_time_s"})  # every trial, pruned ones (no record) too
     cell_s = float(sum(r["wall_time_s"].sum() for r in (*every, tune) if len(r)))
     protocol = convergence_sections(folder, link or folder.as_posix())  # [] for a folder from before the protocol
     return "\n\n".join([
