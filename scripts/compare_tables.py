@@ -1,19 +1,42 @@
 """Do two results folders hold the same tables? Compared on the runs both hold, row for row, after
 filling the columns added since older results were written (`objective`: classify,
 `train_start_max_distance`: 0). Prints a line per table; exit 0 when all are the same, 1 when any
-differs, 2 on bad input.
-    python scripts/compare_tables.py results/paper results/seeds_timing_paper/alone"""
+differs, 2 on bad input. A folder that keeps checksums in place of its tables (``tables.json``, written
+by ``--digest``) is compared run by run against the other folder's rows.
+    python scripts/compare_tables.py results/budget2000 results/seeds_timing_paper/alone
+    python scripts/compare_tables.py --digest results/seeds_timing_paper/alone   # tables -> tables.json"""
 import sys
 from pathlib import Path
 
 from longdep.analysis.seeds_report import same_rows
-from longdep.records import read_csv
+from longdep.records import DIGESTS, has_table, read_csv, read_json, run_digests, write_digests
 
 TABLES = ("accuracy.csv", "attention.csv", "baselines.csv", "counterfactual.csv", "probe.csv")
 FILL = {"objective": "classify", "train_start_max_distance": 0.0}
 
 
+def digests(folder: Path) -> dict:
+    return read_json(folder / DIGESTS) if (folder / DIGESTS).is_file() else {}
+
+
+def compare_digests(old: Path, new: Path, name: str) -> tuple[bool, str]:
+    """``new`` keeps checksums of ``name``: the runs both hold, each compared by the checksum of its rows."""
+    kept, a = digests(new)[name], read_csv(old / name)
+    if set(a.columns) != set(kept["columns"]):
+        return False, f"{name}: columns differ: {sorted(set(a.columns) ^ set(kept['columns']))}"
+    mine, theirs = run_digests(a, FILL), kept["runs"]
+    common = sorted(set(mine) & set(theirs))
+    differ = [r for r in common if mine[r] != theirs[r]]
+    line = (f"{name}: {len(common)} runs in both ({len(set(theirs) - set(mine))} only in {new}, "
+            f"{len(set(mine) - set(theirs))} only in {old}), compared by checksum")
+    if not differ:
+        return True, line + ", identical"
+    return False, line + f", DIFFERENT in {len(differ)} runs (e.g. {differ[0]})"
+
+
 def compare(old: Path, new: Path, name: str) -> tuple[bool, str]:
+    if name in digests(new) and not has_table(new / name):
+        return compare_digests(old, new, name)
     a, b = read_csv(old / name), read_csv(new / name)
     common = set(a["run_id"]) & set(b["run_id"])
     only = len(set(b["run_id"]) - set(a["run_id"])), len(set(a["run_id"]) - set(b["run_id"]))
@@ -41,11 +64,20 @@ def compare(old: Path, new: Path, name: str) -> tuple[bool, str]:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--digest":
+        folder = Path(argv[1])
+        if not any(has_table(folder / n) for n in TABLES):
+            print(f"compare_tables: {folder} holds none of the tables {', '.join(TABLES)}", file=sys.stderr)
+            return 2
+        kept = write_digests(folder, TABLES, FILL)
+        print(f"{folder / DIGESTS}: checksums of {', '.join(kept)} (the tables are removed)")
+        return 0
     if len(argv) != 2:
-        print("compare_tables: give two results folders: python scripts/compare_tables.py OLD NEW", file=sys.stderr)
+        print("compare_tables: give two results folders: python scripts/compare_tables.py OLD NEW "
+              "(or --digest FOLDER)", file=sys.stderr)
         return 2
     old, new = map(Path, argv)
-    names = [n for n in TABLES if (old / n).is_file() and (new / n).is_file()]
+    names = [n for n in TABLES if has_table(old / n) and (has_table(new / n) or n in digests(new))]
     if not names:
         print(f"compare_tables: {old} and {new} share none of the tables {', '.join(TABLES)}; "
               "give two results folders", file=sys.stderr)

@@ -19,6 +19,7 @@ from conftest import ENV
 from longdep.config import RunConfig, UsageError, resource_dir
 from longdep.models import MODELS
 from longdep.tasks.agreement import AgreementConfig
+from longdep.records import read_csv as read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "longdep"
@@ -180,7 +181,7 @@ def test_a_registered_model_trains_gets_sweep_rows_and_appears_in_figures(tmp_pa
                   "name=t"]):
         res = subprocess.run([*exe, *argv], capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
         assert res.returncode == 0, res.stderr[-2000:]
-    acc = pd.read_csv(out / "t" / "accuracy.csv")
+    acc = read_table(out / "t" / "accuracy.csv")
     assert set(acc["model"]) == {"toy"} and set(acc["backend"]) == {"scan"}
     scale = pd.read_csv(out / "t" / "scaling.csv")
     toy = scale[scale["model"] == "toy"]

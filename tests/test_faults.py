@@ -19,6 +19,7 @@ import pytest
 
 from conftest import ENV, EXE
 from longdep.cli import main
+from longdep.records import has_table
 
 TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=2", "train.val_every=1",
         "train.val_size=16", "train.progress=false", "eval.span=0", "eval.distances=[2]", "eval.n_per_distance=8",
@@ -231,7 +232,7 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     lines = [line for line in err.splitlines() if line.strip()]
     assert proc.returncode == 130, err
     assert lines[-1] == "longdep: interrupted; rerun the same command to resume" and "Traceback" not in err
-    assert not (tmp_path / "ctrl" / "accuracy.csv").exists()  # no half result
+    assert not has_table(tmp_path / "ctrl" / "accuracy.csv")  # no half result
 
 
 def _ctrl_c_group(args, cwd, ready) -> tuple[int, str, list]:
@@ -281,7 +282,7 @@ def test_ctrl_c_stops_a_grid_and_its_workers(tmp_path):
             "train.max_steps=100000", "train.val_every=100000", "wandb.enabled=false"]
     code, err, children = _ctrl_c_group(args, tmp_path, lambda w: _busy_children(w, 4))
     _assert_interrupted(code, err, children, out)
-    assert not (out / "accuracy.csv").exists() and not list((out / "runs").glob("*.json"))  # no half cell
+    assert not has_table(out / "accuracy.csv") and not list((out / "runs").glob("*.json"))  # no half cell
     from longdep.records import read_csv
 
     log = read_csv(out / "grid_log.csv")  # the invocation is logged all the same: stopped while training cells

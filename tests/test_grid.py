@@ -9,17 +9,20 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import gzip
+
 import pytest
 
 from longdep import cli
 
 from conftest import ENV, EXE, cluster_nodes, grid
+from longdep.records import read_csv as read_table, has_table
 
 KEY = ["run_id", "test_set", "distance", "frame", "attractors"]
 
 
 def rows(out):
-    return pd.read_csv(Path(out) / "accuracy.csv").sort_values(KEY).reset_index(drop=True)
+    return read_table(Path(out) / "accuracy.csv").sort_values(KEY).reset_index(drop=True)
 
 
 def test_reference_has_every_cell_once(reference):
@@ -29,7 +32,7 @@ def test_reference_has_every_cell_once(reference):
     assert len(list((reference / "runs").glob("*.json"))) == 2
     for ext in ("png", "pdf"):
         assert (reference / "figures" / f"accuracy_vs_distance.{ext}").stat().st_size > 0
-    assert {"majority", "first_noun", "after_that", "bag_of_words"} <= set(pd.read_csv(reference / "baselines.csv")["heuristic"])
+    assert {"majority", "first_noun", "after_that", "bag_of_words"} <= set(read_table(reference / "baselines.csv")["heuristic"])
     from longdep.analysis.report import grid_time
 
     log = pd.read_csv(reference / "grid_log.csv")  # the invocation's measured stage times
@@ -121,8 +124,13 @@ def test_no_credentials_in_results(reference, tmp_path):
     res = subprocess.run([EXE, "grid", str(grid), "--out", str(out), "--no-figures", "train.max_steps=2"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    for path in [*out.glob("*.csv"), *(out / "runs").glob("*.json")]:
-        assert "local-secret" not in path.read_text()
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "accuracy.csv.gz" for p in files) and len(list((out / "runs").glob("*.json"))) > 0
+    for path in files:  # every file the grid wrote, W&B's offline files and compressed tables too
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        assert b"local-secret" not in data, path
 
 
 def test_bad_grid_input_exits_2_and_leaves_results_untouched(reference, tmp_path, monkeypatch, capsys):
@@ -166,7 +174,7 @@ def test_slurm_without_a_cluster_is_a_usage_error(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("PATH", str(tmp_path))  # no srun there, whatever this machine has installed
     assert cli.main(["grid", "smoke", "--out", str(tmp_path / "s"), "--launcher", "slurm"]) == 2
     assert "needs a SLURM cluster" in capsys.readouterr().err
-    assert not (tmp_path / "s" / "accuracy.csv").exists()
+    assert not has_table(tmp_path / "s" / "accuracy.csv")
 
 
 TUNED = """

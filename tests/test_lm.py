@@ -13,6 +13,7 @@ from longdep.tasks.grammar import VOCAB, WORD2ID, number_forms
 from longdep.training.config import load_config
 from longdep.training.evaluate import predict
 from longdep.training.lit import ClassifierModule, lm_loss, sentence_batch
+from longdep.records import read_csv as read_table
 
 
 
@@ -91,12 +92,12 @@ def test_an_lm_run_writes_the_objective_beside_classifier_runs(tmp_path):
     assert "-lm-" in run_id(lm) and "-lm" not in run_id(clf)
     for cfg in (lm, clf):
         train_one(cfg)
-    acc = pd.read_csv(tmp_path / "t" / "accuracy.csv")
+    acc = read_table(tmp_path / "t" / "accuracy.csv")
     assert set(acc["objective"]) == {"lm", "classify"} and acc["accuracy"].between(0, 1).all()
     assert acc.groupby("objective")["n"].sum().tolist() == [48, 48]  # the same test sets for both
-    probes = pd.read_csv(tmp_path / "t" / "counterfactual.csv")
+    probes = read_table(tmp_path / "t" / "counterfactual.csv")
     assert set(probes["objective"]) == {"lm", "classify"}
-    assert len(pd.read_csv(tmp_path / "t" / "baselines.csv")["run_id"].unique()) == 1  # one set of baselines
+    assert len(read_table(tmp_path / "t" / "baselines.csv")["run_id"].unique()) == 1  # one set of baselines
     from longdep.analysis import figures
 
     assert set(figures.load_accuracy(tmp_path / "t")["objective"]) == {"classify"}  # the headline: one objective
@@ -134,7 +135,7 @@ def test_eval_pairs_on_a_runs_own_test_items_reproduces_its_accuracy(objective, 
     record = tmp_path / "t" / "runs" / f"{rec['run_id']}.json"
     assert main(["eval-pairs", str(pairs), "--run", str(record), "--out", "scores.csv"]) == 0
     scores = pd.read_csv(tmp_path / "scores.csv")
-    acc = pd.read_csv(tmp_path / "t" / "accuracy.csv")
+    acc = read_table(tmp_path / "t" / "accuracy.csv")
     at2 = acc[(acc["test_set"] == "distance") & (acc["distance"] == 2)]
     assert len(scores) == 16 and scores["correct"].sum() == at2["correct"].sum()
     assert "of 16 minimal pairs right" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from longdep.tasks.agreement import AgreementConfig, generate, targets
 from longdep.tasks.grammar import VOCAB
 from longdep.training.config import load_config
 from longdep.training.mechanism import attention_rows, probe_by_offset
+from longdep.records import read_csv as read_table
 
 TINY = ["model.d_model=16", "model.d_ff=32", "model.heads=2", "train.max_steps=4", "train.val_every=2",
         "train.val_size=32", "train.progress=false", "eval.span=0", "eval.distances=[2,6]", "eval.n_per_distance=16",
@@ -79,7 +80,7 @@ def test_runs_write_attention_and_probe_rows_and_analyze_redoes_them(tmp_path, m
         train_one(load_config("train", [*TINY, f"model.name={model}", f"results_dir={tmp_path}", "name=t",
                                         "train.save_weights=true"]))
     out = tmp_path / "t"
-    att, probe = pd.read_csv(out / "attention.csv"), pd.read_csv(out / "probe.csv")
+    att, probe = read_table(out / "attention.csv"), read_table(out / "probe.csv")
     assert set(att["model"]) == {"transformer"} and set(probe["model"]) == {"lstm"}
     assert {"subject", "uniform"} <= set(att["target"]) and att["weight"].between(0, 1).all()
     assert set(att["layer"]) == {0, 1} and set(att["head"]) == {0, 1} and set(att["distance"]) <= {2, 6}
@@ -88,7 +89,7 @@ def test_runs_write_attention_and_probe_rows_and_analyze_redoes_them(tmp_path, m
     assert run_id(same) == run_id(load_config("train", [*TINY, "model.name=lstm"]))  # extra outputs, same run
     before = len(att)
     assert main(["analyze", str(out)]) == 0
-    assert len(pd.read_csv(out / "attention.csv")) == before  # replaced by run id, not appended twice
+    assert len(read_table(out / "attention.csv")) == before  # replaced by run id, not appended twice
     assert (out / "figures" / "attention.png").exists() and (out / "figures" / "state_probe.png").exists()
     for pt in (out / "runs").glob("*.pt"):
         pt.unlink()

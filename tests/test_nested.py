@@ -7,6 +7,7 @@ from longdep.config import EvalConfig
 from longdep.tasks.grammar import TAGS, THAT_ID, VOCAB
 from longdep.tasks import nested
 from longdep.tasks.nested import NestedConfig, generate
+from longdep.records import read_csv as read_table
 
 N_TAGS = (TAGS.index("N_sg"), TAGS.index("N_pl"))
 V_TAGS = (TAGS.index("V_sg"), TAGS.index("V_pl"))
@@ -68,10 +69,10 @@ def test_a_nested_run_writes_accuracy_per_level_and_its_figure(tmp_path):
                                  "task.max_depth=2", "wandb.enabled=false", f"results_dir={tmp_path}"])
     rec = train_one(cfg)
     assert "-nest1-2-" in rec["run_id"]
-    acc = pd.read_csv(tmp_path / "nested" / "accuracy.csv")
+    acc = read_table(tmp_path / "nested" / "accuracy.csv")
     assert set(acc["test_set"]) == {"nested"} and {"depth", "level", "train_min_depth", "train_max_depth"} <= set(acc)
     assert acc.groupby(["depth", "level"])["n"].sum().to_dict() == {(1, 0): 8, (1, 1): 8, (2, 0): 8, (2, 1): 8, (2, 2): 8}
-    base = pd.read_csv(tmp_path / "nested" / "baselines.csv")
+    base = read_table(tmp_path / "nested" / "baselines.csv")
     first = base[(base["heuristic"] == "first_noun") & (base["level"] == 0)]
     assert (first["accuracy"] == 1.0).all(), "the outermost subject is the first noun"
     paths = figures.make_all(tmp_path / "nested")

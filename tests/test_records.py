@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from longdep.records import PROJECT_ROOT, append_rows, environment, git_commit, write_json
 
@@ -64,3 +65,47 @@ def test_commit_is_this_projects_or_unknown(tmp_path):
     _git(copy, "commit", "-qm", "y")
     own = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, capture_output=True, text=True).stdout.strip()
     assert _commit_seen_by(copy / "src", outer) == own
+
+
+def test_per_run_tables_are_stored_gzip_compressed_and_read_back(tmp_path):
+    """accuracy.csv and the other per-run tables lie on disk as <name>.gz (pandas reads them directly),
+    byte-identical for the same rows; an older plain copy is read, then replaced on the next append."""
+    import gzip
+
+    from longdep.records import BrokenResults, has_table, read_csv, stored
+
+    plain = tmp_path / "accuracy.csv"
+    rows = pd.DataFrame({"run_id": ["a"], "model": ["rnn"], "seed": [0], "test_set": ["distance"], "n": [4],
+                         "correct": [3], "accuracy": [0.75]})
+    rows.assign(run_id="old").to_csv(plain, index=False)  # a folder written before compression
+    assert has_table(plain) and stored(plain) == plain and len(read_csv(plain)) == 1
+    append_rows(plain, rows)
+    gz = tmp_path / "accuracy.csv.gz"
+    assert not plain.exists() and stored(plain) == gz and sorted(pd.read_csv(gz)["run_id"]) == ["a", "old"]
+    first = gz.read_bytes()
+    append_rows(plain, rows)  # the same rows again: the same bytes (no timestamp in the gzip header)
+    assert gz.read_bytes() == first and gzip.decompress(first).decode().startswith("run_id,")
+    gz.write_bytes(first[: len(first) // 2])  # a truncated file names itself
+    with pytest.raises(BrokenResults, match="accuracy.csv.gz is not a readable CSV"):
+        read_csv(plain)
+    append_rows(tmp_path / "tuning.csv", pd.DataFrame({"run_id": ["a"]}))  # other tables stay plain text
+    assert (tmp_path / "tuning.csv").read_text().startswith("run_id")
+
+
+def test_digests_stand_for_a_table_run_by_run(tmp_path):
+    """A folder may keep checksums of each run's rows instead of a table another folder holds; they
+    ignore row and column order and change with any value."""
+    from longdep.records import read_json, run_digests, write_digests
+
+    df = pd.DataFrame({"run_id": ["a", "a", "b"], "model": "lstm", "seed": 0, "offset": [1, 2, 1], "n": 10,
+                       "accuracy": [1.0, 2.0, 3.0]})
+    same = df.iloc[::-1][list(df.columns)[::-1]]
+    assert run_digests(df) == run_digests(same)
+    changed = df.copy()
+    changed.loc[1, "accuracy"] = 2.5
+    d, c = run_digests(df), run_digests(changed)
+    assert d["b"] == c["b"] and d["a"] != c["a"]
+    append_rows(tmp_path / "probe.csv", df)
+    kept = write_digests(tmp_path, ["probe.csv", "accuracy.csv"])
+    assert not list(tmp_path.glob("probe.csv*")) and list(kept) == ["probe.csv"]
+    assert read_json(tmp_path / "tables.json")["probe.csv"]["runs"] == d

@@ -10,6 +10,7 @@ from conftest import TINY
 from longdep.models import MODELS
 from longdep.training.config import load_config
 from longdep.training.run import is_done, train_one
+from longdep.records import read_csv as read_table
 
 ACC_COLUMNS = ["run_id", "model", "seed", "train_min_distance", "train_max_distance", "test_set", "distance", "frame",
                "attractors", "n", "accuracy"]
@@ -20,14 +21,14 @@ def test_every_model_trains_and_writes_results(model, tmp_path):
     cfg = load_config("train", [*TINY, f"model.name={model}", f"results_dir={tmp_path}", "name=t"])
     rec = train_one(cfg)
     out = tmp_path / "t"
-    acc = pd.read_csv(out / "accuracy.csv")
+    acc = read_table(out / "accuracy.csv")
     assert set(ACC_COLUMNS) <= set(acc.columns)
     by_distance, controlled = acc[acc["test_set"] == "distance"], acc[acc["test_set"] == "attractors"]
     assert set(by_distance["distance"]) == {2, 6} and (acc["model"] == model).all()
     assert by_distance.groupby("distance")["n"].sum().tolist() == [16, 16]
     assert controlled.set_index("attractors")["n"].to_dict() == {0: 8, 1: 8} and set(controlled["distance"]) == {5}
     assert (acc[["train_min_distance", "train_max_distance"]] == [1, 3]).all().all()
-    probes = pd.read_csv(out / "counterfactual.csv")
+    probes = read_table(out / "counterfactual.csv")
     assert {"flip_subject", "flip_attractor"} <= set(probes["probe"]) and probes["rate"].between(0, 1).all()
     assert acc["accuracy"].between(0, 1).all()
     assert rec["steps"] == 4 and is_done(cfg)
@@ -35,7 +36,7 @@ def test_every_model_trains_and_writes_results(model, tmp_path):
     for key in ("config", "config_hash", "environment", "wall_time_s", "steps_to_95", "steps_to_99"):
         assert key in saved
     assert saved["environment"]["versions"]["torch"]
-    base = pd.read_csv(out / "baselines.csv")
+    base = read_table(out / "baselines.csv")
     assert {"first_noun", "after_that", "nearest_noun", "bag_of_words", "offset_1", "offset_3"} <= set(base["heuristic"])
 
 
@@ -90,7 +91,7 @@ def test_ddp_on_two_cpu_processes_writes_one_run(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in res.stdout + res.stderr
     assert len(list((tmp_path / "ddp" / "runs").glob("*.json"))) == 1
-    acc = pd.read_csv(tmp_path / "ddp" / "accuracy.csv")
+    acc = read_table(tmp_path / "ddp" / "accuracy.csv")
     assert acc[acc["test_set"] == "distance"].groupby("distance")["n"].sum().tolist() == [16, 16]
 
 

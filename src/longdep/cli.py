@@ -157,8 +157,9 @@ def print_summary(folder: Path) -> None:
     import pandas as pd
 
     from longdep.analysis import figures
+    from longdep.records import has_table
 
-    if not (folder / "accuracy.csv").exists():
+    if not has_table(folder / "accuracy.csv"):
         return
     acc = figures.load_accuracy(folder)
     if "train_min_distance" not in acc:  # another task's results (nested: by depth and level)

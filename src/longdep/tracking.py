@@ -170,11 +170,14 @@ def log_grid_summary(cfg_wandb, grid: str, folder: Path, images: list) -> None:
     """One extra run per grid invocation (job_type "summary") with the result tables and figures."""
     if not cfg_wandb.enabled or resolve_mode(cfg_wandb.mode) == "disabled":
         return
-    import pandas as pd
     import wandb
 
+    from longdep.records import read_csv
+
     folder = Path(folder)
-    payload = {f"table/{p.stem}": wandb.Table(dataframe=pd.read_csv(p)) for p in sorted(folder.glob("*.csv"))}
+    tables = sorted({p.name.removesuffix(".gz") for p in (*folder.glob("*.csv"), *folder.glob("*.csv.gz"))})
+    payload = {f"table/{Path(n).stem}": wandb.Table(dataframe=df) for n in tables
+               if (df := read_csv(folder / n)) is not None}
     payload.update({f"figure/{Path(p).stem}": wandb.Image(str(p)) for p in images if str(p).endswith(".png")})
     if not payload:
         return

@@ -22,7 +22,7 @@ from longdep.analysis.curves import load_curves, plot_learning_curves, plot_step
 from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, _best_baselines, _draw_baselines, _empty,  # noqa: F401
                                      _finish, _legend_outside, _log2_ticks, _panels, _stage, distance_bin, per_setting, pooled,
                                      setting_label, t_interval)
-from longdep.records import read_csv
+from longdep.records import has_table, read_csv
 
 def load_accuracy(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame:
     return _stage(read_csv(Path(folder) / "accuracy.csv"), start_small, objective)
@@ -208,7 +208,7 @@ def make_all(folder: Path) -> list[Path]:
     paths = []
     from longdep.analysis.study_figures import mechanism_figures, plot_nested
 
-    tests = set(load_accuracy(folder)["test_set"]) if (folder / "accuracy.csv").exists() else set()
+    tests = set(load_accuracy(folder)["test_set"]) if has_table(folder / "accuracy.csv") else set()
     if "nested" in tests:
         paths += style.save(plot_nested(load_accuracy(folder), load_baselines(folder)), folder / "figures", "nested")
     if tests - {"nested"}:  # the agreement task's test sets

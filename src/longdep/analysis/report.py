@@ -27,7 +27,7 @@ from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.report_study import sections
 from longdep.analysis.seeds_report import interrupted_rows, is_timing, render_timing
 from longdep.config import UsageError
-from longdep.records import read_csv
+from longdep.records import has_table, read_csv
 
 
 
@@ -281,7 +281,7 @@ def render(folder: Path, link: str | None = None) -> str:
         return "\n\n".join([begin, render_timing(folder), end]) + "\n"
     if is_bench(folder):
         return "\n\n".join([begin, render_bench(folder), end]) + "\n"
-    if not (folder / "accuracy.csv").exists():
+    if not has_table(folder / "accuracy.csv"):
         cost = render_cost(folder, link)
         if not cost:
             raise UsageError(f"no accuracy.csv or scaling.csv in {str(folder)!r}; give a folder written by "

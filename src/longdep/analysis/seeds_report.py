@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from longdep.config import UsageError
-from longdep.records import read_csv
+from longdep.records import DIGESTS, read_csv, read_json, run_digests
 
 PARTS = ("alone", "together")
 
@@ -76,8 +76,7 @@ def render_timing(folder: Path) -> str:
         if any(resumed.values()):
             head += (f" *{resumed['alone']} run(s) alone and {resumed['together']} together resumed from a checkpoint "
                      "after a kill; their time before it is not counted.*")
-    same = {name: _same_table(folder, name) for name in sorted(p.name for p in (folder / "alone").glob("*.csv"))
-            if name != "grid_log.csv" and (folder / "together" / name).is_file()}
+    same = {name: _same_table(folder, name) for name in sorted(set(_tables(folder / "alone")) & set(_tables(folder / "together")))}
     tables = ", ".join(f"`{n}` {'identical' if ok else 'DIFFERENT'}" for n, ok in same.items())
     return head + "\n\n" + "\n".join(lines) + f"\n\nThe results tables, row for row: {tables}."
 
@@ -105,5 +104,19 @@ def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return list(a.columns) == list(b.columns) and a.equals(b)
 
 
+def _tables(part: Path) -> dict:
+    """A pass's results tables: ``{name: digest}`` from its ``tables.json`` (a committed pass keeps the
+    checksum of each run's rows, not a copy of tables that results/paper already holds), or
+    ``{name: None}`` for a table still on disk."""
+    digests = read_json(part / DIGESTS) if (part / DIGESTS).is_file() else {}
+    on_disk = {p.name.removesuffix(".gz") for p in (*part.glob("*.csv"), *part.glob("*.csv.gz"))} - {"grid_log.csv"}
+    return {**{n: None for n in on_disk}, **digests}
+
+
 def _same_table(folder: Path, name: str) -> bool:
-    return same_rows(*(read_csv(folder / p / name) for p in PARTS))
+    """Whether both passes hold the same rows of table ``name`` (by checksums where a pass has only those)."""
+    kept = [_tables(folder / p)[name] for p in PARTS]
+    if all(k is None for k in kept):
+        return same_rows(*(read_csv(folder / p / name) for p in PARTS))
+    runs = [k["runs"] if k is not None else run_digests(read_csv(folder / p / name)) for k, p in zip(kept, PARTS)]
+    return runs[0] == runs[1]
