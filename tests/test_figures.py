@@ -65,9 +65,37 @@ def test_report_renders_from_results_and_the_readme_section_is_current(reference
     assert text.startswith(begin) and text.rstrip().endswith(end) and reference.name in begin
     assert "| LSTM | 1-4 |" in text and "flip_subject" in text
     root = Path(__file__).resolve().parents[1]
-    for folder in ("paper", "scale_gpu", "seeds_timing", "seeds_timing_lm", "seeds_timing_paper", "bench"):  # a section per committed folder
-        assert report.write(root / "results" / folder, root / "README.md", check=True), \
-            f"README.md is not current: run `longdep report results/{folder} --write README.md`"
+    folders = sorted(p.parent for p in (root / "results").glob("*/REPORT.md"))
+    assert {f.name for f in folders} >= {"paper", "scale_gpu", "seeds_timing", "seeds_timing_lm", "seeds_timing_paper", "bench"}
+    for folder in folders:  # every committed folder's report
+        assert report.write(folder, check=True), f"{folder}/REPORT.md is not current: run `longdep report " \
+                                                 f"results/{folder.name} --write`"
+    assert report.write(root / "results" / "paper", root / "README.md", check=True), \
+        "README.md is not current: run `longdep report results/paper --write README.md`"
+    short = report.render(reference, short=True)
+    assert "Findings" in short and "REPORT.md" in short and "| LSTM |" not in short  # the findings, no tables
+
+
+def test_report_md_is_created_when_missing_and_a_readme_needs_its_markers(reference, tmp_path):
+    import shutil
+
+    from longdep.analysis import report
+    from longdep.config import UsageError
+
+    folder = tmp_path / "r"
+    shutil.copytree(reference, folder, ignore=shutil.ignore_patterns("wandb", "REPORT.md"))
+    assert not report.write(folder, check=True) and not (folder / "REPORT.md").exists()  # check writes nothing
+    assert not report.write(folder) and report.write(folder, check=True)
+    text = (folder / "REPORT.md").read_text()
+    assert text.startswith("# r: the report") and "| LSTM | 1-4 |" in text
+    (tmp_path / "README.md").write_text("intro\n")
+    with pytest.raises(UsageError, match="no report markers for r"):
+        report.write(folder, tmp_path / "README.md")
+    begin, end = report.markers(folder)
+    (tmp_path / "README.md").write_text(f"intro\n{begin}\n{end}\noutro\n")
+    assert not report.write(folder, tmp_path / "README.md")
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.startswith("intro\n") and readme.endswith("outro\n") and "](r/REPORT.md)" in readme
 
 
 def test_report_of_a_cost_sweep_alone_names_the_gpu_and_links_the_figures_it_drew(tmp_path):

@@ -117,15 +117,23 @@ def test_wandb_offline_runs_hold_the_metrics(reference):
 
 
 def test_no_credentials_in_results(reference, tmp_path):
-    """(The grid given as a path to its file: the W&B summary run is named after the file, not its path.)"""
+    """A W&B key planted in the environment appears in no file a grid or a train run writes.
+    (The grid given as a path to its file: the W&B summary run is named after the file, not its path.)"""
     env = {**ENV, "WANDB_API_KEY": "local-secret-0123456789"}
     out = tmp_path / "smoke"
     grid = Path(__file__).resolve().parents[1] / "experiments" / "smoke.yaml"
     res = subprocess.run([EXE, "grid", str(grid), "--out", str(out), "--no-figures", "train.max_steps=2"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    files = [p for p in out.rglob("*") if p.is_file()]
+    one = tmp_path / "one"  # and a single `longdep train`, W&B on (offline)
+    res = subprocess.run([EXE, "train", f"results_dir={one}", "name=t", "model.name=lstm", "model.d_model=8",
+                          "train.max_steps=2", "train.val_every=1", "train.val_size=16", "eval.span=0", "eval.distances=[2]",
+                          "eval.n_per_distance=8", "eval.attractor_distances=[]", "task.max_distance=3",
+                          "wandb.enabled=true", "wandb.mode=offline"], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    files = [p for p in (*out.rglob("*"), *one.rglob("*")) if p.is_file()]
     assert any(p.name == "accuracy.csv.gz" for p in files) and len(list((out / "runs").glob("*.json"))) > 0
+    assert list(one.rglob("*.wandb")) and list(one.rglob("runs/*.json"))  # the run record and W&B's own files
     for path in files:  # every file the grid wrote, W&B's offline files and compressed tables too
         data = path.read_bytes()
         if path.suffix == ".gz":

@@ -6,7 +6,7 @@
     longdep grid NAME [--out DIR] [key=value ...]      a grid from experiments/NAME.yaml, resumable
     longdep scale [--config NAME] [key=value ...]      cost vs sequence length -> results/<name>/scaling.csv
     longdep figures [RESULTS_DIR]                      rebuild figures from CSVs (offline)
-    longdep report [RESULTS_DIR] [--write|--check README.md]   the README's results section, from the data
+    longdep report [DIR] [--write|--check [FILE]]      DIR/REPORT.md (every table), or FILE's short block
     longdep bench data                                 task generation speed
     longdep bench loop [--models ...] [key=value]      the suite's loop against plain PyTorch
     longdep bench seeds [--seeds 5] [key=value]        a cell's seeds alone against trained together
@@ -196,12 +196,13 @@ def cmd_report(args) -> None:
     from longdep.analysis import report
 
     folder = Path(args.results_dir)
-    if args.write or args.check:
-        readme = Path(args.write or args.check)
-        current = report.write(folder, readme, check=bool(args.check))
-        if args.check and not current:
-            raise UsageError(f"{readme} is not current with {folder}; run longdep report {folder} --write {readme}")
-        print(f"{readme}: {'current' if current else 'rewritten'}")
+    if args.write is not None or args.check is not None:
+        target = Path(args.write or args.check or folder / report.REPORT)
+        current = report.write(folder, target, check=args.check is not None)
+        if args.check is not None and not current:
+            hint = "" if target == folder / report.REPORT else f" {target}"
+            raise UsageError(f"{target} is not current with {folder}; run longdep report {folder} --write{hint}")
+        print(f"{target}: {'current' if current else 'written'}")
         return
     print(report.render(folder))
 
@@ -319,8 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="the README's results section, generated from a results folder")
     r.add_argument("results_dir", nargs="?", default="results/paper", help="a results folder")
-    r.add_argument("--write", metavar="README", help="replace the section between the report markers of this file")
-    r.add_argument("--check", metavar="README", help="exit 2 unless this file's section is current")
+    r.add_argument("--write", metavar="FILE", nargs="?", const="",
+                   help="write RESULTS_DIR/REPORT.md (every table), or with FILE (the README) its short block "
+                        "between the report markers")
+    r.add_argument("--check", metavar="FILE", nargs="?", const="",
+                   help="exit 2 unless RESULTS_DIR/REPORT.md (or FILE's block) is current")
     r.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
