@@ -22,6 +22,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/longdep grid quick --workers 2
+	$(BIN)/longdep report results/quick --write
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=12
