@@ -300,3 +300,27 @@ def test_ctrl_c_stops_a_sweep_between_whole_rows(tmp_path):
     _assert_interrupted(code, err, children, out)
     rows = read_csv(out / "scaling.csv")  # whole rows only (a broken one raises)
     assert rows is not None and len(rows) >= 1 and rows["status"].notna().all()
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, capsys):
+    """A `.longdep.lock` (the folder's) or `.accuracy.csv.lock` (a table's) planted as a symbolic link to a
+    file outside the results folder: one line naming it, exit 2, the target's bytes unchanged."""
+    import pandas as pd
+
+    from longdep.records import BrokenResults, append_rows, exclusive
+
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / ".longdep.lock").symlink_to(target)
+    code, err = run_in_process(["grid", "smoke", "--out", str(out), "--no-figures", "--no-scale"], capsys)
+    assert code == 2 and len(err) == 1 and ".longdep.lock" in err[0] and "symbolic link" in err[0], err
+    assert target.read_text() == "keep me\n"
+    with pytest.raises(BrokenResults, match="symbolic link"):
+        with exclusive(out):
+            pass
+    (out / ".accuracy.csv.lock").symlink_to(target)
+    with pytest.raises(BrokenResults, match=r"\.accuracy\.csv\.lock is a symbolic link"):
+        append_rows(out / "accuracy.csv", pd.DataFrame({"run_id": ["a"]}))
+    assert target.read_text() == "keep me\n" and not list(out.glob("accuracy.csv*"))

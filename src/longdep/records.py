@@ -29,12 +29,26 @@ os.umask(_UMASK)
 LIBRARIES = ("torch", "lightning", "numpy", "pandas", "seaborn", "matplotlib", "omegaconf", "wandb", "submitit")
 
 
+def open_lock(path: Path):
+    """Open (create) the lock file ``path`` for reading and writing without following a symbolic link
+    (``O_NOFOLLOW``) and without truncating it; a link there raises :class:`BrokenResults` naming it
+    (the link's target is never opened)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as err:
+        if err.errno == errno.ELOOP or Path(path).is_symlink():
+            raise BrokenResults(f"{path} is a symbolic link; a results folder's lock files must be plain files: "
+                             "remove the link and rerun") from None
+        raise
+    return os.fdopen(fd, "r+")
+
+
 @contextmanager
 def locked(path: Path):
     """Hold an exclusive lock on ``<path>.lock`` (a sibling file) for the block."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as fh:
+    with open_lock(path.with_name(f".{path.name}.lock")) as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -196,7 +210,7 @@ def exclusive(folder: Path):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".longdep.lock"
-    fh = open(path, "a+")
+    fh = open_lock(path)
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -14,6 +14,21 @@ from pathlib import Path
 from longdep.config import RunConfig, UsageError, to_dict
 
 MODES = ("online", "offline", "disabled")
+# W&B's own locations outside a run folder (its documented variables): where it stages tables for upload,
+# caches artifacts and downloads them. Unless the user set one, each goes under the results folder's
+# wandb/ (offline `wandb sync` still finds staged files there), never under the home folder.
+PLACES = {"WANDB_DATA_DIR": ".data", "WANDB_CACHE_DIR": ".cache", "WANDB_ARTIFACT_DIR": ".artifacts"}
+USER_PLACES = {k: os.environ.get(k) for k in PLACES}
+
+
+def keep_files_in(folder: Path) -> None:
+    """Point W&B's staging, cache and artifact folders (and so its debug logs) inside ``<folder>/wandb/``,
+    except those the user chose; called before every run or summary that starts W&B."""
+    for key, sub in PLACES.items():
+        if USER_PLACES[key] is None:
+            place = Path(folder).resolve() / "wandb" / sub
+            place.mkdir(parents=True, exist_ok=True)
+            os.environ[key] = str(place)
 
 
 def resolve_mode(mode: str | None) -> str:
@@ -49,6 +64,7 @@ def make_logger(cfg: RunConfig, run_id: str, save_dir: Path):
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     remove_unfinished(save_dir, run_id)
+    keep_files_in(save_dir)
     config = to_dict(cfg)
     spec = get_model(cfg.model.name)
     config["model"]["backend"] = spec.backend_label(cfg.model.backend)  # "recurrent" for an LSTM, as in the CSVs
@@ -184,6 +200,7 @@ def log_grid_summary(cfg_wandb, grid: str, folder: Path, images: list) -> None:
     from longdep.config import config_hash
 
     # One summary run per grid and folder: the same id each time, so W&B updates it (resume="allow").
+    keep_files_in(folder)
     run = wandb.init(project=cfg_wandb.project, entity=cfg_wandb.entity, group=cfg_wandb.group or grid,
                      name=f"{grid}-summary", id=f"{grid}-summary-{config_hash(str(folder.resolve()))[:8]}",
                      resume="allow", job_type="summary", dir=str(folder), settings=_settings())
