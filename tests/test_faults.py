@@ -78,11 +78,19 @@ BAD_TRAIN = {
     "huge-preamble": (["task.max_preamble=1000000000"], "this run needs ~"),
     "huge-val-set": (["train.val_size=1000000000"], "this run needs ~"),
     "infeasible-attractors": (["task.distance=2", "task.max_distance=null", "task.attractors=3"], "is infeasible"),
+    "infinite-lr": (["train.lr=inf"], "train.lr must be a finite number, got inf"),
+    "infinite-weight-decay": (["train.weight_decay=inf"], "train.weight_decay must be a finite number"),
+    "nan-grad-clip": (["train.grad_clip=nan"], "train.grad_clip must be a finite number, got nan"),
+    "nan-min-lr-ratio": (["train.min_lr_ratio=nan"], "train.min_lr_ratio must be a finite number"),
+    "runs-is-a-file": (["results_dir=rd", "name=n"], "results folder's runs/ 'rd/n/runs' exists and is not a directory"),
 }
 
 
 @pytest.mark.parametrize("overrides,needle", BAD_TRAIN.values(), ids=BAD_TRAIN.keys())
 def test_bad_train_input_is_one_line_exit_2_and_writes_nothing(overrides, needle, workdir, capsys, request):
+    if request.node.callspec.id == "runs-is-a-file":  # runs/ cannot hold a record: refused before training
+        (workdir / "rd" / "n").mkdir(parents=True)
+        (workdir / "rd" / "n" / "runs").write_text("")
     before = snapshot(workdir)
     runner = run_cli if request.node.callspec.id in CONSOLE else run_in_process
     code, err = runner(["train", *TINY, *overrides], capsys)
@@ -97,6 +105,8 @@ BAD_OTHER = {
     "data-n-too-large": (["data", "export", "--n", "1000000000", "--out", "x.jsonl"], "ask for fewer"),
     "data-out-is-a-folder": (["data", "export", "--n", "2", "--out", "results"], "is a directory"),
     "figures-no-folder": (["figures", "results/none"], "does not exist"),
+    "scale-infinite-budget": (["scale", "--config", "quick", "mem_budget_gb=inf"], "mem_budget_gb must be a finite number"),
+    "accelerator-not-here": (["train", *TINY, "train.accelerator=mps"], "train.accelerator=mps, but this machine has no MPS"),
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -325,7 +326,26 @@ def merge(schema, yaml_files=(), overrides=(), values=None):
         except _CONFIG_ERRORS as exc:
             fail(f"bad override {item!r}", exc, item.split("=", 1)[0])
     base = merged(base, parsed, [f"bad override {item!r}" for item in overrides])
-    return OmegaConf.to_object(base)
+    obj = OmegaConf.to_object(base)
+    check_finite(obj)
+    return obj
+
+
+def check_finite(value, key: str = "") -> None:
+    """UsageError naming the first number in ``value`` (a config: dataclasses, mappings and lists of
+    them) that is NaN or infinite; every config goes through it, whatever command merged it."""
+    if is_dataclass(value) and not isinstance(value, type):
+        items = ((f.name, getattr(value, f.name)) for f in fields(value))
+    elif isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{key} must be a finite number, got {value!r}")
+        return
+    for name, v in items:
+        check_finite(v, f"{key}{name}" if str(name).startswith("[") or not key else f"{key}.{name}")
 
 
 # ---------------------------------------------------------------- value checks

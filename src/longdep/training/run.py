@@ -195,6 +195,29 @@ def remove_checkpoint(ckpt: Path) -> None:
         pass
 
 
+WRITES = ("runs", "checkpoints", "logs", "wandb")  # the folders a run writes under its results folder
+
+
+def check_places(cfg: RunConfig, out: Path) -> None:
+    """Before any work: the device asked for is on this machine, and every folder the run writes (its
+    results folder, runs/, checkpoints/, logs/, wandb/) is or can be made a writable directory, so a run
+    never leaves rows of a run its folder has no record of."""
+    from longdep.config import UsageError, check_writable
+
+    accel = cfg.train.accelerator
+    if accel in ("gpu", "cuda", "mps"):
+        import torch
+
+        have = torch.cuda.is_available() if accel != "mps" else torch.backends.mps.is_available()
+        if not have:
+            here = ["auto", "cpu"] + (["gpu", "cuda"] if torch.cuda.is_available() else [])
+            raise UsageError(f"train.accelerator={accel}, but this machine has no "
+                             f"{'MPS' if accel == 'mps' else 'CUDA GPU'}; valid here: {', '.join(here)}")
+    check_writable(out)
+    for sub in WRITES:
+        check_writable(Path(out) / sub, f"results folder's {sub}/")
+
+
 def train_one(cfg: RunConfig, logger=None, callbacks=()) -> dict:
     """Train and evaluate one run; write its rows and run record; return the record.
 
@@ -203,6 +226,7 @@ def train_one(cfg: RunConfig, logger=None, callbacks=()) -> dict:
     """
     rid = run_id(cfg)
     out = results_dir(cfg)
+    check_places(cfg, out)
     start = time.perf_counter()
     data, module, clock = prepare_run(cfg)
     if logger is None:
