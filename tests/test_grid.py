@@ -1,7 +1,9 @@
 """Grids: bad input, resume after real kill -9, the same rows from every launcher, W&B offline runs."""
+import gzip
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,7 +11,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import gzip
 
 import pytest
 
@@ -317,3 +318,23 @@ def test_local_workers_take_one_gpu_each_on_a_machine_with_several(monkeypatch):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
     signal.signal(signal.SIGINT, handler)
     torch.set_num_threads(threads)
+
+
+def test_a_resume_trains_again_a_cell_whose_record_is_unreadable_and_keeps_the_bad_file_aside(reference, tmp_path):
+    """A truncated run record is not a finished cell: the resume says so in one line, keeps the file as
+    `<run_id>.json.unreadable`, trains that cell again to the uninterrupted rows and touches no other."""
+    out = tmp_path / "smoke"
+    shutil.copytree(reference, out, ignore=shutil.ignore_patterns("wandb", "figures", "scaling*"))
+    bad, good = sorted((out / "runs").glob("*.json"))[:2]
+    kept = good.read_bytes()
+    text = bad.read_text()
+    bad.write_text(text[: len(text) // 2])
+    res = grid(out, "--no-scale", "--no-figures")
+    assert res.returncode == 0, res.stderr[-3000:]
+    notes = [line for line in res.stderr.splitlines() if "unreadable" in line]
+    assert len(notes) == 1 and bad.name in notes[0] and "runs again" in notes[0], res.stderr[-2000:]
+    assert (bad.parent / (bad.name + ".unreadable")).read_text() == text[: len(text) // 2]
+    assert json.loads(bad.read_text())["run_id"] == bad.stem and good.read_bytes() == kept
+    assert "1 to run" in res.stdout
+    got, want = rows(out), rows(reference)
+    pd.testing.assert_frame_equal(got[KEY + ["n", "correct"]], want[KEY + ["n", "correct"]])

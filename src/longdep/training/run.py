@@ -362,5 +362,25 @@ def load_trained(record_path: Path):
 
 
 def is_done(cfg: RunConfig) -> bool:
-    return (results_dir(cfg) / "runs" / f"{run_id(cfg)}.json").exists()
+    """Whether the cell's run record exists and reads as its record. One that does not (truncated,
+    malformed, another run's, a folder) is kept aside as ``<run_id>.json.unreadable`` with one line on
+    stderr, and the cell counts as not done, so a resume trains it again and loses nothing else."""
+    import json
+    import sys
+
+    rid = run_id(cfg)
+    path = results_dir(cfg) / "runs" / f"{rid}.json"
+    if not path.exists() and not path.is_symlink():
+        return False
+    try:
+        if json.loads(path.read_text())["run_id"] == rid:
+            return True
+        problem = "it is another run's record"
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    aside = path.with_name(path.name + ".unreadable")
+    path.rename(aside)
+    print(f"longdep: run record {path} is unreadable ({problem}); kept as {aside.name}, the cell runs again",
+          file=sys.stderr)
+    return False
 
