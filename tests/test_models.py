@@ -28,7 +28,7 @@ BACKENDS = ("explicit", "sdpa")
 
 # Every (model, backend, positions) combination that means something: recurrent models use neither.
 VARIANTS = [(m, "sdpa", "sinusoidal") for m in RECURRENT] + [
-    (m, b, p) for m in ATTENTION for b in BACKENDS for p in ("sinusoidal", "learned")
+    (m, b, p) for m in ATTENTION for b in BACKENDS for p in ("sinusoidal", "learned", "rope", "none")
 ]
 VARIANT_IDS = [m if m in RECURRENT else f"{m}-{b}-{p}" for m, b, p in VARIANTS]
 
@@ -389,3 +389,62 @@ def test_parameter_counts_follow_the_architecture():
     for name, n in expected.items():
         assert count_parameters(make(name)) == n, name
     assert count_parameters(make("transformer", positions="learned", max_len=64)) == expected["transformer"] + 64 * D
+
+
+# ---------------------------------------------------------------- rotary and no positions
+
+def test_rotary_scores_depend_on_the_offset_only():
+    """Shift every query and key position by the same k: the rotated q.k scores do not change; shift the
+    queries alone: they do."""
+    from longdep.models.attention import rotate
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 3, 10, 8, generator=g), torch.randn(2, 3, 10, 8, generator=g)
+    pos = torch.arange(10)
+    scores = rotate(q, pos) @ rotate(k, pos).transpose(-2, -1)
+    for shift in (1, 7, 1000):
+        moved = rotate(q, pos + shift) @ rotate(k, pos + shift).transpose(-2, -1)
+        torch.testing.assert_close(moved, scores, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(rotate(q, pos + 3) @ rotate(k, pos).transpose(-2, -1), scores, atol=1e-3)
+
+
+def test_rotary_rotation_equals_the_formula_written_out():
+    """(x_i, x_{i+d/2}) rotated by the angle m * 10000^(-2i/d) at position m, one pair at a time."""
+    import math
+
+    from longdep.models.attention import rotate
+
+    d = 6
+    x = torch.randn(5, d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    got = rotate(x, torch.arange(5))
+    want = torch.empty_like(x)
+    for m in range(5):
+        for i in range(d // 2):
+            theta = m * 10000.0 ** (-2 * i / d)
+            a, b = x[m, i].item(), x[m, i + d // 2].item()
+            want[m, i] = a * math.cos(theta) - b * math.sin(theta)
+            want[m, i + d // 2] = a * math.sin(theta) + b * math.cos(theta)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ATTENTION)
+def test_no_positions_add_nothing_to_the_embedding_and_rope_differs_from_it(name):
+    model = make(name, positions="none").eval()
+    t = tokens(2, 9)
+    x = model.embed(t)
+    mask = attention_mask(t)
+    for block in model.blocks:
+        x = block(x, mask)
+    torch.testing.assert_close(model(t), model.head(model.norm(x)))  # embedding straight into the blocks
+    rope = make(name, positions="rope").eval()
+    rope.load_state_dict(model.state_dict())  # the same weights, rotated queries and keys
+    assert rope(t).shape == model(t).shape and not torch.allclose(rope(t), model(t))
+
+
+def test_rope_with_an_odd_head_size_is_one_line_naming_the_choices():
+    from longdep.config import ModelConfig, UsageError
+    from longdep.models import validate_model
+
+    with pytest.raises(UsageError, match="positions=rope needs an even head size, got model.d_model / heads = 3"):
+        validate_model(ModelConfig(name="transformer", d_model=6, heads=2, positions="rope"))
+    validate_model(ModelConfig(name="lstm", d_model=7, heads=1, positions="rope"))  # recurrent: unused

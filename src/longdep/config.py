@@ -60,7 +60,7 @@ class ModelConfig:
     heads: int = 4
     d_ff: int = 128
     dropout: float = 0.0
-    positions: str = "sinusoidal"
+    positions: str = "sinusoidal"  # sinusoidal or learned (added once), rope (rotary, every layer), none
     max_len: int = 512
     backend: str = "sdpa"
     norm: str = "post"

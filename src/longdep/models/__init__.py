@@ -53,6 +53,10 @@ def validate_model(cfg: ModelConfig, prefix: str = "model.") -> ModelConfig:
     for what in ("d_model", "layers", "heads", "d_ff", "max_len"):
         check_positive(f"{prefix}{what}", getattr(cfg, what))
     check_heads(cfg.d_model, cfg.heads, prefix)
+    head = cfg.d_model // (1 if cfg.name == "single_head" else cfg.heads)
+    if cfg.positions == "rope" and get_model(cfg.name).family == "attention" and head % 2:
+        raise UsageError(f"{prefix}positions=rope needs an even head size, got {prefix}d_model / heads = {head}; "
+                         "valid: an even d_model / heads, or positions sinusoidal, learned, none")
     if not 0.0 <= cfg.dropout < 1.0:
         raise UsageError(f"{prefix}dropout must be in [0, 1), got {cfg.dropout}")
     return cfg

@@ -44,7 +44,9 @@ from longdep.config import check_choice
 from longdep.models.base import LayerCost, ModelSpec, take_rows
 
 BACKENDS = ("explicit", "sdpa")
-POSITIONS = ("sinusoidal", "learned")
+POSITIONS = ("sinusoidal", "learned", "rope", "none")
+ADDED = ("sinusoidal", "learned")  # the encodings added to the embedding once; rope rotates q and k in
+# every layer, none gives no positional signal (the causal mask still lets a model infer order)
 NORMS = ("post", "pre")
 BLOCKS = ("single_head", "multi_head", "transformer")
 
@@ -100,12 +102,14 @@ class CausalSelfAttention(nn.Module):
     """
 
     def __init__(self, d_model: int, heads: int = 1, *, scale: bool = True, backend: str = "sdpa",
-                 out_proj: bool = True, bias: bool = True, dropout: float = 0.0):
+                 out_proj: bool = True, bias: bool = True, dropout: float = 0.0, rotary: bool = False):
         super().__init__()
         check_choice("backend", backend, BACKENDS)
         if d_model % heads:
             raise ValueError(f"heads={heads} does not divide d_model={d_model}")
-        self.heads, self.backend, self.dropout = heads, backend, dropout
+        if rotary and (d_model // heads) % 2:
+            raise ValueError(f"rotary positions need an even head size, got d_model / heads = {d_model // heads}")
+        self.heads, self.backend, self.dropout, self.rotary = heads, backend, dropout, rotary
         self.scale = 1.0 / math.sqrt(d_model // heads) if scale else 1.0
         self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias) if out_proj else None
@@ -129,6 +133,10 @@ class CausalSelfAttention(nn.Module):
             q = q.view(B, 1, H, D // H).transpose(1, 2)  # (B, H, 1, d_head)
             k, v = F.linear(x, w[D:], None if b is None else b[D:]).view(B, N, 2, H, D // H).permute(2, 0, 3, 1, 4)
             mask = row_mask(mask, at, N)  # (B, 1, 1, N)
+        if self.rotary:  # queries at their positions (0..N-1, or at), keys at 0..N-1
+            keys = torch.arange(N, device=x.device)
+            q = rotate(q, keys if at is None else at[:, None, None])
+            k = rotate(k, keys)
         n_q = q.shape[2]
         p = self.dropout if self.training else 0.0
         if self.backend == "explicit" or self.keep_weights:
@@ -146,6 +154,19 @@ class CausalSelfAttention(nn.Module):
         return self.out_proj(y) if self.out_proj is not None else y
 
 
+def rotate(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding (Su et al. 2021) of ``x`` (..., n, d_head) at integer ``positions``
+    (broadcastable to x's leading dims and n): the dims are split in halves, and the pair
+    (x[i], x[i + d/2]) is rotated by the angle position * base^(-2i/d). Scores of rotated queries and
+    keys depend on the offset between their positions only."""
+    h = x.shape[-1] // 2
+    freq = torch.exp(torch.arange(h, device=x.device, dtype=torch.float32) * (-2.0 * math.log(base) / x.shape[-1]))
+    angles = positions.to(torch.float32)[..., None] * freq  # (..., n, h)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., :h], x[..., h:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 class MinimalBlock(nn.Module):
     """The lecture's minimal block: unscaled attention then FFN; no residual, no norm.
 
@@ -154,10 +175,10 @@ class MinimalBlock(nn.Module):
     """
 
     def __init__(self, d_model: int, heads: int, d_ff: int, *, out_proj: bool, backend: str = "sdpa",
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, rotary: bool = False):
         super().__init__()
         self.self_attn = CausalSelfAttention(d_model, heads, scale=False, backend=backend,
-                                             out_proj=out_proj, bias=False, dropout=dropout)
+                                             out_proj=out_proj, bias=False, dropout=dropout, rotary=rotary)
         self.linear1 = nn.Linear(d_model, d_ff)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(d_ff, d_model)
@@ -177,12 +198,12 @@ class TransformerBlock(nn.Module):
     """
 
     def __init__(self, d_model: int, heads: int, d_ff: int, *, backend: str = "sdpa",
-                 dropout: float = 0.0, norm: str = "post"):
+                 dropout: float = 0.0, norm: str = "post", rotary: bool = False):
         super().__init__()
         check_choice("norm", norm, NORMS)
         self.norm_first = norm == "pre"
         self.self_attn = CausalSelfAttention(d_model, heads, scale=True, backend=backend,
-                                             out_proj=True, bias=True, dropout=dropout)
+                                             out_proj=True, bias=True, dropout=dropout, rotary=rotary)
         self.linear1 = nn.Linear(d_model, d_ff)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(d_ff, d_model)
@@ -220,15 +241,19 @@ def sinusoidal_positions(n: int, d_model: int, device=None, dtype=torch.float32)
 
 
 class Positions(nn.Module):
-    """Position vectors (N, d): ``sinusoidal`` (any N) or ``learned`` (N <= max_len, else ValueError)."""
+    """Position vectors (N, d) added to the embedding: ``sinusoidal`` (any N) or ``learned`` (N <= max_len,
+    else ValueError); for ``rope`` and ``none`` nothing is added (``adds`` is False)."""
 
     def __init__(self, kind: str, d_model: int, max_len: int):
         super().__init__()
         check_choice("positions", kind, POSITIONS)
         self.kind, self.d_model, self.max_len = kind, d_model, max_len
+        self.adds = kind in ADDED
         self.table = nn.Embedding(max_len, d_model) if kind == "learned" else None
 
     def forward(self, n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        if not self.adds:
+            return torch.zeros(n, self.d_model, device=device, dtype=dtype)
         if self.table is None:
             return sinusoidal_positions(n, self.d_model, device, dtype)
         if n > self.max_len:
@@ -255,14 +280,14 @@ class AttentionModel(nn.Module):
     def from_config(cls, cfg, vocab_size: int, n_out: int, block: str) -> "AttentionModel":
         """Build the ``block`` rung (single_head | multi_head | transformer) from a ModelConfig."""
         check_choice("attention model", block, BLOCKS)
-        d, L = cfg.d_model, cfg.layers
+        d, L, rotary = cfg.d_model, cfg.layers, cfg.positions == "rope"
         if block == "transformer":
             blocks = [TransformerBlock(d, cfg.heads, cfg.d_ff, backend=cfg.backend, dropout=cfg.dropout,
-                                       norm=cfg.norm) for _ in range(L)]
+                                       norm=cfg.norm, rotary=rotary) for _ in range(L)]
         else:
             heads, out_proj = (1, False) if block == "single_head" else (cfg.heads, True)
             blocks = [MinimalBlock(d, heads, cfg.d_ff, out_proj=out_proj, backend=cfg.backend,
-                                   dropout=cfg.dropout) for _ in range(L)]
+                                   dropout=cfg.dropout, rotary=rotary) for _ in range(L)]
         final_norm = block == "transformer" and cfg.norm == "pre"
         return cls(vocab_size, n_out, d, blocks, cfg.positions, cfg.max_len, final_norm)
 
@@ -273,7 +298,8 @@ class AttentionModel(nn.Module):
         computes just those query rows (keys and values still cover every position), the same
         numbers as ``forward(tokens)[b, at[b]]`` for the cost of ``layers - 1`` full blocks."""
         x = self.embed(tokens)  # (B, N, d)
-        x = x + self.positions(tokens.shape[1], x.device, x.dtype)  # (B, N, d) + (N, d)
+        if self.positions.adds:
+            x = x + self.positions(tokens.shape[1], x.device, x.dtype)  # (B, N, d) + (N, d)
         mask = attention_mask(tokens)  # (B, 1, N, N) or None
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
