@@ -82,6 +82,10 @@ BAD_TRAIN = {
     "infinite-weight-decay": (["train.weight_decay=inf"], "train.weight_decay must be a finite number"),
     "nan-grad-clip": (["train.grad_clip=nan"], "train.grad_clip must be a finite number, got nan"),
     "nan-min-lr-ratio": (["train.min_lr_ratio=nan"], "train.min_lr_ratio must be a finite number"),
+    "name-too-long": (["name=" + "a" * 300], "is 300 bytes; valid: at most 255 bytes"),
+    "name-not-utf8": (["name=\udcff\udcfe"], "not UTF-8 text"),
+    "results-dir-dangling-link": (["results_dir=dangling"], "is a symbolic link to nothing"),
+    "results-dir-link-loop": (["results_dir=loop1"], "is a symbolic link loop"),
     "runs-is-a-file": (["results_dir=rd", "name=n"], "results folder's runs/ 'rd/n/runs' exists and is not a directory"),
 }
 
@@ -91,6 +95,9 @@ def test_bad_train_input_is_one_line_exit_2_and_writes_nothing(overrides, needle
     if request.node.callspec.id == "runs-is-a-file":  # runs/ cannot hold a record: refused before training
         (workdir / "rd" / "n").mkdir(parents=True)
         (workdir / "rd" / "n" / "runs").write_text("")
+    (workdir / "dangling").symlink_to(workdir / "nowhere")
+    (workdir / "loop1").symlink_to(workdir / "loop2")
+    (workdir / "loop2").symlink_to(workdir / "loop1")
     before = snapshot(workdir)
     runner = run_cli if request.node.callspec.id in CONSOLE else run_in_process
     code, err = runner(["train", *TINY, *overrides], capsys)
@@ -105,6 +112,7 @@ BAD_OTHER = {
     "data-n-too-large": (["data", "export", "--n", "1000000000", "--out", "x.jsonl"], "ask for fewer"),
     "data-out-is-a-folder": (["data", "export", "--n", "2", "--out", "results"], "is a directory"),
     "figures-no-folder": (["figures", "results/none"], "does not exist"),
+    "grid-out-too-long": (["grid", "smoke", "--out", "b" * 300], "is 300 bytes"),
     "scale-infinite-budget": (["scale", "--config", "quick", "mem_budget_gb=inf"], "mem_budget_gb must be a finite number"),
     "accelerator-not-here": (["train", *TINY, "train.accelerator=mps"], "train.accelerator=mps, but this machine has no MPS"),
 }

@@ -198,13 +198,41 @@ def results_folder(results_dir: str | Path, name: str) -> Path:
     """``<results_dir>/<name>``; ``name`` must be a plain folder name (no separators, not hidden)."""
     if not name or "/" in name or "\\" in name or name.startswith(".") or Path(name).name != name:
         raise UsageError(f"name must be a plain folder name, got {name!r}")
+    check_path(Path(results_dir) / name, "results folder")
     return Path(results_dir) / name
+
+
+NAME_MAX = 255  # bytes in one path component (ext4, XFS, APFS)
+
+
+def check_path(path: Path, what: str) -> None:
+    """UsageError unless every component of ``path`` is UTF-8 text of at most 255 bytes and no component
+    that exists is a dangling or looping symbolic link (each named, with what is allowed)."""
+    for part in Path(path).parts:
+        try:
+            size = len(part.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise UsageError(f"{what} {str(path)!r} is not UTF-8 text; valid: names of UTF-8 characters") from None
+        if size > NAME_MAX:
+            raise UsageError(f"{what}: the name {part[:24]!r}... is {size} bytes; valid: at most {NAME_MAX} bytes "
+                             "per folder or file name")
+    probe = Path(path)
+    for parent in (probe, *probe.parents):
+        if parent.is_symlink():
+            try:
+                parent.resolve(strict=True)
+            except (FileNotFoundError, RuntimeError, OSError) as exc:
+                kind = "a symbolic link loop" if isinstance(exc, RuntimeError) or getattr(exc, "errno", 0) == 40 \
+                    else "a symbolic link to nothing"
+                raise UsageError(f"{what} {str(path)!r}: {str(parent)!r} is {kind}; valid: an existing folder "
+                                 "or a new path") from None
 
 
 def check_writable(folder: Path, what: str = "results folder") -> None:
     """UsageError unless ``folder`` is, or can be made as, a writable directory (probed without leaving
     anything behind: a temporary directory in its nearest existing ancestor, removed at once)."""
     folder = Path(folder)
+    check_path(folder, what)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{what} {str(folder)!r} exists and is not a directory")
     probe = folder
@@ -321,6 +349,11 @@ def merge(schema, yaml_files=(), overrides=(), values=None):
     base = merged(base, items, [f"bad value {k}={v!r}" for k, v in items])
     parsed = []
     for item in overrides:
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"bad override {item.encode('utf-8', 'surrogateescape')!r}: not UTF-8 text; valid: "
+                             "key=value in UTF-8") from None
         try:
             parsed.append(_parse_override(base, item))
         except _CONFIG_ERRORS as exc:
