@@ -86,15 +86,19 @@ BAD_TRAIN = {
     "name-not-utf8": (["name=\udcff\udcfe"], "not UTF-8 text"),
     "results-dir-dangling-link": (["results_dir=dangling"], "is a symbolic link to nothing"),
     "results-dir-link-loop": (["results_dir=loop1"], "is a symbolic link loop"),
+    "wandb-project-path": (["wandb.enabled=true", "wandb.project=a/b/../c"], "wandb.project='a/b/../c' is not a W&B name"),
+    "wandb-online-no-key": (["wandb.enabled=true", "wandb.mode=online"], "wandb.mode=online needs a W&B API key"),
     "runs-is-a-file": (["results_dir=rd", "name=n"], "results folder's runs/ 'rd/n/runs' exists and is not a directory"),
 }
 
 
 @pytest.mark.parametrize("overrides,needle", BAD_TRAIN.values(), ids=BAD_TRAIN.keys())
-def test_bad_train_input_is_one_line_exit_2_and_writes_nothing(overrides, needle, workdir, capsys, request):
+def test_bad_train_input_is_one_line_exit_2_and_writes_nothing(overrides, needle, workdir, capsys, request, monkeypatch):
     if request.node.callspec.id == "runs-is-a-file":  # runs/ cannot hold a record: refused before training
         (workdir / "rd" / "n").mkdir(parents=True)
         (workdir / "rd" / "n" / "runs").write_text("")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(workdir / "no-netrc"))
     (workdir / "dangling").symlink_to(workdir / "nowhere")
     (workdir / "loop1").symlink_to(workdir / "loop2")
     (workdir / "loop2").symlink_to(workdir / "loop1")

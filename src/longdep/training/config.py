@@ -48,6 +48,40 @@ def _file_task_name(path: str, mtime_ns) -> str:
         return TaskConfig().name
 
 
+WANDB_NAME_BAD = set("/\\#?%:")  # characters a W&B project or entity name cannot hold
+
+
+def check_wandb(w) -> None:
+    """Before any run starts: W&B names it can use, and an API key when the runs go online."""
+    import os
+
+    if not w.enabled:
+        return
+    for what in ("project", "entity"):
+        value = getattr(w, what)
+        if value is not None and (not str(value).strip() or set(str(value)) & WANDB_NAME_BAD):
+            raise UsageError(f"wandb.{what}={value!r} is not a W&B name; valid: text without any of "
+                             f"{' '.join(sorted(WANDB_NAME_BAD))}")
+    if (w.mode or os.environ.get("WANDB_MODE")) == "online" and not wandb_key():
+        raise UsageError("wandb.mode=online needs a W&B API key (WANDB_API_KEY, or `wandb login`) and none is set; "
+                         "valid without one: wandb.mode=offline (upload later with wandb sync) or disabled")
+
+
+def wandb_key() -> bool:
+    """Whether a W&B API key is at hand: ``WANDB_API_KEY`` or a netrc entry for the W&B host."""
+    import netrc
+    import os
+    from urllib.parse import urlparse
+
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
 def load_config(name: str = "train", overrides=(), values=None) -> RunConfig:
     """Load ``configs/<name>.yaml`` (or a YAML path) onto :class:`RunConfig` with the named task's
     config class, apply ``values`` (dotted key -> value) and ``key=value`` overrides, validate."""
@@ -125,6 +159,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UsageError(f"train.checkpoint_every must be >= 0 (0: never), got {tr.checkpoint_every}")
     if cfg.wandb.mode is not None:
         check_choice("wandb.mode", cfg.wandb.mode, WANDB_MODES)
+    check_wandb(cfg.wandb)
     if ev.span < 0:
         raise UsageError(f"eval.span must be >= 0 (0: only eval.distances), got {ev.span}")
     if not ev.span and not ev.distances:
