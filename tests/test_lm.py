@@ -151,8 +151,16 @@ def test_eval_pairs_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
     record = tmp_path / "t" / "runs" / f"{rec['run_id']}.json"
     pairs = tmp_path / "p.jsonl"
     pairs.write_text('{"one_prefix_prefix": "the chef", "one_prefix_word_good": "was", "one_prefix_word_bad": "were"}\n')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "shape.json").write_text('{"run_id": 3, "config": {}}')
+    (tmp_path / "w" / "runs").mkdir(parents=True)
+    (tmp_path / "w" / "runs" / record.name).write_text(record.read_text())
+    (tmp_path / "w" / "runs" / f"{rec['run_id']}.pt").write_bytes(b"PK\x03\x04 truncated")  # foreign weights
     cases = [([str(pairs), "--run", str(record)], "kept no weights"),
-             ([str(pairs), "--run", str(tmp_path / "none.json")], "is not a run record")]
+             ([str(pairs), "--run", str(tmp_path / "none.json")], "is not a run record"),
+             ([str(pairs), "--run", str(tmp_path / "list.json")], "is not a run record"),
+             ([str(pairs), "--run", str(tmp_path / "shape.json")], "run_id must be text"),
+             ([str(pairs), "--run", str(tmp_path / "w" / "runs" / record.name)], f"is not the weights of run {rec['run_id']}")]
     for args, needle in cases:
         capsys.readouterr()
         assert main(["eval-pairs", *args]) == 2
@@ -167,4 +175,10 @@ def test_eval_pairs_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
         read_pairs(pairs, VOCAB)
     pairs.write_text('{"one_prefix_prefix": "the chef"}\n')
     with pytest.raises(UsageError, match="line 1 lacks one_prefix_word_good, one_prefix_word_bad"):
+        read_pairs(pairs, VOCAB)
+    pairs.write_text('{"one_prefix_prefix": ["the", "chef"], "one_prefix_word_good": "was", "one_prefix_word_bad": 1}\n')
+    with pytest.raises(UsageError, match="line 1: one_prefix_prefix is list .* expected text"):
+        read_pairs(pairs, VOCAB)
+    pairs.write_text('[1, 2]\n')
+    with pytest.raises(UsageError, match="line 1 is not a JSON object"):
         read_pairs(pairs, VOCAB)

@@ -34,11 +34,17 @@ def read_pairs(path: Path, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, l
             continue
         try:
             row = json.loads(line)
+            if not isinstance(row, dict):
+                raise TypeError
             missing = [k for k in REQUIRED if k not in row]
         except (ValueError, TypeError):
             raise UsageError(f"{path} line {n} is not a JSON object") from None
         if missing:
             raise UsageError(f"{path} line {n} lacks {', '.join(missing)} (BLiMP's one-prefix fields)")
+        wrong = [k for k in REQUIRED if not isinstance(row[k], str)]
+        if wrong:
+            raise UsageError(f"{path} line {n}: {wrong[0]} is {type(row[wrong[0]]).__name__} {row[wrong[0]]!r}; "
+                             "expected text (BLiMP's one-prefix fields are strings)")
         words = row["one_prefix_prefix"].split() + [row["one_prefix_word_good"], row["one_prefix_word_bad"]]
         unknown = [w for w in words if w not in ids or ids[w] == 0]
         if unknown:

@@ -344,9 +344,12 @@ def load_trained(record_path: Path):
     record_path = Path(record_path)
     try:
         rec = read_json(record_path)
-        rid = rec["run_id"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UsageError(f"--run {record_path} is not a run record (results/<name>/runs/<run_id>.json): {exc}") from None
+        rid, config = rec["run_id"], rec["config"]
+        if not isinstance(rid, str) or not isinstance(config, dict):
+            raise TypeError("run_id must be text and config a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        what = f"it lacks {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"--run {record_path} is not a run record (results/<name>/runs/<run_id>.json): {what}") from None
     weights = weights_path(record_path.parent.parent, rid)
     if not weights.exists():
         raise UsageError(f"run {rid} kept no weights ({weights} is missing); retrain it with train.save_weights=true")
@@ -355,9 +358,14 @@ def load_trained(record_path: Path):
             yield from flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "slurm_additional" else [(prefix + k, v)]
 
     out = record_path.parent.parent  # <results_dir>/<name>/runs/<run_id>.json
-    cfg = load_config("train", values={**dict(flat(rec["config"])), "results_dir": str(out.parent), "name": out.name})
+    cfg = load_config("train", values={**dict(flat(config)), "results_dir": str(out.parent), "name": out.name})
     module = ClassifierModule(cfg)
-    module.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    try:
+        module.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (RuntimeError, OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{weights} is not the weights of run {rid} (a {cfg.model.name} state dict): {first}; "
+                         "retrain the run with train.save_weights=true") from None
     return cfg, module.eval()
 
 
