@@ -157,7 +157,8 @@ def test_bad_grid_input_exits_2_and_leaves_results_untouched(reference, tmp_path
              (["grid", "smoke", "--out", str(reference), "--launcher", "mpi"], "unknown launcher 'mpi'"),
              (["grid", "broken", "--out", str(reference)], "is not valid YAML"),
              (["grid", "wrongkey", "--out", str(reference)], "unknown key 'axis'"),
-             (["grid", "smoke", "--out", str(reference), "model.name=gru"], "unknown model 'gru'")]
+             (["grid", "smoke", "--out", str(reference), "model.name=gru"], "unknown model 'gru'"),
+             (["grid", "smoke", "--out", str(reference), f"results_dir={tmp_path}"], "valid: --out DIR instead of")]
     monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
     (tmp_path / "smoke.yaml").write_text((Path(__file__).parents[1] / "experiments" / "smoke.yaml").read_text())
     for argv, needle in cases:
@@ -166,6 +167,13 @@ def test_bad_grid_input_exits_2_and_leaves_results_untouched(reference, tmp_path
         assert needle in err and len(err.splitlines()) == 1, err
     after = {p: p.read_bytes() for p in reference.rglob("*") if p.is_file() and "wandb" not in p.parts}
     assert before == after
+
+
+def test_a_grid_given_as_a_file_path_defaults_to_results_named_after_the_file():
+    from longdep.grid import default_folder
+
+    assert default_folder("/abs/path/g.yaml") == "g" and default_folder("experiments/quick.yml") == "quick"
+    assert default_folder("paper") == "paper"
 
 
 def test_slurm_launcher_writes_the_configured_sbatch_settings(tmp_path, monkeypatch):

@@ -181,6 +181,12 @@ class GridResult:
     ran: int = 0  # cells this invocation trained (0: a resume with nothing left to do)
 
 
+def default_folder(name: str) -> str:
+    """``results/<this>`` when no ``--out`` is given: the grid's name, or its file's stem for a path to a
+    grid file (never the file itself or a folder beside it)."""
+    return Path(name).stem if name.endswith((".yaml", ".yml")) or "/" in name else name
+
+
 def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "local", workers: int = 1,
              stream=None, scale: bool = True) -> GridResult:
     """Run the missing cells of grid ``name`` with ``launcher`` (its tuning stage first, if any); return
@@ -193,8 +199,12 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
         raise UsageError(f"--workers must be a positive integer, got {workers}")
     grid = load_grid(name)
     run_overrides, launch_overrides = split_overrides(overrides)
+    placed = [o for o in run_overrides if o.split("=", 1)[0].strip() in ("results_dir", "name")]
+    if placed:
+        raise UsageError(f"{placed[0]!r}: a grid writes every cell into its --out folder (its lock and log too); "
+                         "valid: --out DIR instead of results_dir= / name=")
     lcfg = load_launcher(launcher, launch_overrides)
-    out = Path(out or Path("results") / name)
+    out = Path(out or Path("results") / default_folder(name))
     cells = cell_configs(grid, out, run_overrides, chosen={})  # every cell checked (untuned) before anything runs
     tuned = tune_studies(grid, out, run_overrides, cells)
     sweep = scale_config(grid, out) if grid.scale is not None and scale else None
