@@ -88,6 +88,7 @@ BAD_TRAIN = {
     "results-dir-link-loop": (["results_dir=loop1"], "is a symbolic link loop"),
     "wandb-project-path": (["wandb.enabled=true", "wandb.project=a/b/../c"], "wandb.project='a/b/../c' is not a W&B name"),
     "wandb-online-no-key": (["wandb.enabled=true", "wandb.mode=online"], "wandb.mode=online needs a W&B API key"),
+    "bool-given-a-number": (["eval.probes=2"], "eval.probes is true or false, got 2"),
     "runs-is-a-file": (["results_dir=rd", "name=n"], "results folder's runs/ 'rd/n/runs' exists and is not a directory"),
 }
 

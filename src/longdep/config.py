@@ -280,6 +280,8 @@ def _parse_override(base, item: str):
     node = OmegaConf.select(base, key, throw_on_missing=False) if isinstance(base, DictConfig) else None
     if isinstance(node, ListConfig) and not isinstance(value, list) and value is not None:
         value = [value]
+    if isinstance(node, bool) and not isinstance(value, bool):  # OmegaConf would read 2 or "yes" as true
+        raise UsageError(f"bad override {item!r}: {key} is true or false, got {value!r}")
     return key, value
 
 
