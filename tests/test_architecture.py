@@ -109,8 +109,8 @@ def test_default_sweep_yaml_equals_the_dataclass_defaults():
 
 
 def _converged_paper_folder():
-    """results/paper once it holds the converged grid, else the folder the grid is growing in (paper_next)."""
-    for name in ("paper", "paper_next"):
+    """results/paper, which holds the converged grid (complete: every cell)."""
+    for name in ("paper",):
         runs = sorted((ROOT / "results" / name / "runs").glob("*.json"))
         if runs and "end_reason" in json.loads(runs[0].read_text()):
             return ROOT / "results" / name, name == "paper"

@@ -119,7 +119,7 @@ def test_the_evaluated_weights_are_the_best_validations(tmp_path, monkeypatch, w
 
 
 def test_a_run_without_the_protocol_keeps_its_published_run_id(monkeypatch):
-    """The 2,000-step grid of results/paper (made before the protocol existed; tests/data/paper_2000.yaml,
+    """The 2,000-step grid of results/budget2000 (made before the protocol existed; tests/data/paper_2000.yaml,
     with the learning rate and width its tuning chose) run with the protocol off has the run ids it was
     published under; with today's defaults (the protocol on) none of them."""
     from pathlib import Path
@@ -130,7 +130,7 @@ def test_a_run_without_the_protocol_keeps_its_published_run_id(monkeypatch):
     from longdep.tuning import Tune
 
     root = Path(__file__).resolve().parents[1]
-    paper = root / "results" / "paper"
+    paper = root / "results" / "budget2000"
     tuned = pd.read_csv(paper / "tuning.csv")
     chosen = {f"{r['model.name']}/{o}": {"train.lr": r["train.lr"], "model.d_model": int(r["model.d_model"])}
               for _, r in tuned[tuned["chosen"]].iterrows() for o in ("classify", "lm")}

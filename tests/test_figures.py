@@ -61,7 +61,7 @@ def test_report_renders_from_results_and_the_readme_section_is_current(reference
     from longdep.analysis import report
 
     text = report.render(reference)
-    begin, end = report.markers(reference)
+    begin, end = report.markers(reference, report.REPORT)
     assert text.startswith(begin) and text.rstrip().endswith(end) and reference.name in begin
     assert "| LSTM | 1-4 |" in text and "flip_subject" in text
     root = Path(__file__).resolve().parents[1]

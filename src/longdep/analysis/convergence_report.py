@@ -150,6 +150,32 @@ def efficiency_table(runs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def speed_findings(runs: pd.DataFrame, cells=("1-16", "1-64")) -> str:
+    """Bullets, per classifier cell of mixed distances: the models ordered by median examples to 95%
+    validation accuracy (the fast ones first; models that never got there last), beside the spread of
+    their best validation accuracy: how fast against how far, stated from the records."""
+    out = []
+    for cell in cells:
+        parts, best = [], []
+        for (objective, c, model), sub in _groups(runs):
+            if objective != "classify" or c != cell:
+                continue
+            got = [n for r in sub.itertuples()
+                   if (n := next((s * r.batch_size for s, a in r.curve if a >= CRITERION), None)) is not None]
+            parts.append((np.median(got) if got else np.inf, model, len(got), len(sub)))
+            best.append((float(sub["best_val_acc"].mean()), model))
+        if not parts:
+            continue
+        parts.sort()
+        order = ", ".join(f"{style.model_name(m)} {f'{e:,.0f}' if np.isfinite(e) else 'never'}"
+                          + (f" ({k}/{n} runs)" if k < n else "") for e, m, k, n in parts)
+        reached = [b for b, m in best if any(m == p[1] and np.isfinite(p[0]) for p in parts)]
+        out.append(f"- Classifier on {cell}, median training examples to 95% validation accuracy: {order}."
+                   + (f" The models that got there end at best validation accuracies {min(reached):.2f}-{max(reached):.2f}."
+                      if reached else ""))
+    return "\n".join(out)
+
+
 def efficiency_curves(runs: pd.DataFrame) -> pd.DataFrame:
     """Validation accuracy against training examples, one row per (run, validation): model, objective,
     cell, seed, examples, val_acc. A run that ended at its target is held at its last value up to the

@@ -22,7 +22,7 @@ import pandas as pd
 
 from longdep.analysis import figures, style
 from longdep.analysis.bench_report import is_bench, render_bench
-from longdep.analysis.convergence_report import load_protocol_runs, verdict
+from longdep.analysis.convergence_report import load_protocol_runs, speed_findings, verdict
 from longdep.analysis.convergence_report import sections as convergence_sections
 from longdep.analysis.cost_report import render_cost
 from longdep.analysis.panels import ci_text, whole
@@ -349,8 +349,11 @@ def summary(folder: Path, link: str) -> list[str]:
         facts = headline(acc, figures.load_baselines(folder))[1]
         probe_facts = probe_table(figures.load_counterfactual(folder))[1]
         runs = load_protocol_runs(folder)
-        out = [scope(folder), *([verdict(runs)] if convergence_sections(folder, link) else []),
-               FINDINGS.replace(" above", " in the report") + findings(facts, probe_facts, seed_split(acc))]
+        protocol = bool(convergence_sections(folder, link))
+        out = [scope(folder), *([verdict(runs)] if protocol else []),
+               FINDINGS.replace(" above", " in the report") + findings(facts, probe_facts, seed_split(acc)),
+               *(["**How fast, apart from how far** (the report's *two answers* table):\n\n" + speed_findings(runs)]
+                 if protocol and speed_findings(runs) else [])]
     return out + [f"Every table, figure and interval behind this: [{link}/{REPORT}]({link}/{REPORT})."]
 
 
