@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "longdep"
 
 # The flow: ground floor (config, records) -> tasks, models (and tracking) -> training, measure ->
-# grid (launch, tuning) -> analysis -> cli (cli_tools). An import may point to its own layer or below, never above.
+# grid (launch, tuning) -> analysis -> cli (the package). An import may point to its own layer or below, never above.
 LAYERS = {"config": 0, "records": 0, "tasks": 1, "models": 1, "tracking": 1, "training": 2, "measure": 2,
-          "grid": 3, "launch": 3, "tuning": 3, "analysis": 4, "cli": 5, "cli_tools": 5, "__main__": 6}
+          "grid": 3, "launch": 3, "tuning": 3, "analysis": 4, "cli": 5, "__main__": 6}
 
 
 def _module(path: Path) -> str:

@@ -43,7 +43,27 @@ def test_help_lists_choices_defaults_and_examples(capsys):
         main(["grid", "--help"])
     out = " ".join(capsys.readouterr().out.split())  # help text wraps lines
     assert "paper, quick, smoke" in out and "local, submitit-local, slurm (default: local)" in out
-    assert "examples:" in out and "(default: None)" not in out
+    assert "Examples:" in out and "(default: None)" not in out
+
+
+def test_every_help_is_plain_text_with_an_example(capsys):
+    """``longdep --help`` and each command's: exit 0, no reStructuredText shown raw, an example at the end."""
+    import re
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "longdep", "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.splitlines()[0].startswith("usage: longdep"), res.stderr[-2000:]
+    commands = re.search(r"\{([a-z,-]+)\}", res.stdout).group(1).split(",")  # the commands the usage line lists
+    assert {"data", "train", "grid", "scale", "figures", "report", "bench", "config"} <= set(commands)
+    for argv in ([], *([c] for c in commands)):
+        with pytest.raises(SystemExit) as info:
+            main([*argv, "--help"])
+        out = capsys.readouterr().out
+        assert info.value.code == 0, argv
+        assert "``" not in out and ":mod:" not in out and ":func:" not in out, (argv, out)
+        assert re.search(r"^Examples?:$", out, re.M) and out.rstrip().splitlines()[-1].startswith("  longdep "), (argv, out)
+    assert "The longdep command line." in res.stdout
 
 
 def test_grid_progress_reads_hours_minutes_seconds():

@@ -308,9 +308,9 @@ def test_local_workers_take_one_gpu_each_on_a_machine_with_several(monkeypatch):
 
     import torch
 
-    from longdep.launch import _init_worker, visible_gpus
+    from longdep.launch import init_worker, visible_gpus
 
-    handler, threads = signal.getsignal(signal.SIGINT), torch.get_num_threads()  # _init_worker changes both
+    handler, threads = signal.getsignal(signal.SIGINT), torch.get_num_threads()  # init_worker changes both
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", ""))
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
@@ -318,11 +318,11 @@ def test_local_workers_take_one_gpu_each_on_a_machine_with_several(monkeypatch):
     counter, seen = mp.get_context("spawn").Value("i", 0), []
     for _ in range(3):  # three workers in turn (in this process, restoring the variable between them)
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
-        _init_worker(1, counter, ["2", "5"])
+        init_worker(1, counter, ["2", "5"])
         seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
     assert seen == ["2", "5", "2"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    _init_worker(1, counter, ["0"])  # one GPU: every worker shares it, nothing changes
+    init_worker(1, counter, ["0"])  # one GPU: every worker shares it, nothing changes
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
     signal.signal(signal.SIGINT, handler)
     torch.set_num_threads(threads)

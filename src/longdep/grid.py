@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from longdep.config import UsageError, find_yaml, merge, resource_dir
-from longdep.launch import LAUNCHERS, Progress, _run_local, _run_submitit, load_launcher, split_overrides
+from longdep.launch import LAUNCHERS, Progress, load_launcher, run_local, run_submitit, split_overrides
 from longdep.records import SCHEMAS, exclusive, on_interrupt, read_csv
 from longdep.training.config import load_grid_cell
 from longdep.tuning import Study, Tune, check_tune, subject_key
@@ -288,7 +288,7 @@ def _run_stage(title, cells, launcher, workers, lcfg, out, stream, done=None, fn
     progress = Progress(len(todo), stream)
     if todo:
         if launcher == "local":
-            _run_local(todo, workers, progress, fn, group)
+            run_local(todo, workers, progress, fn, group)
         else:
-            _run_submitit(todo, launcher, workers, lcfg, out, progress, fn, group)
+            run_submitit(todo, launcher, workers, lcfg, out, progress, fn, group)
     return progress.failed

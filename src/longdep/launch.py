@@ -41,7 +41,7 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
-def _init_worker(threads: int, counter=None, gpus=()) -> None:
+def init_worker(threads: int, counter=None, gpus=()) -> None:
     """A local worker: threads, Ctrl-C left to the parent, and on a machine with several GPUs one GPU of
     its own (worker k gets GPU k mod n, through ``CUDA_VISIBLE_DEVICES``, before CUDA starts)."""
     import signal
@@ -66,7 +66,7 @@ def run_cells(cfgs: list, threads: int = 0) -> list[dict]:
     from longdep.training.seeds import seed_groups, train_seeds
 
     if threads:
-        _init_worker(threads)
+        init_worker(threads)
     out = []
     for group in seed_groups([cfg for cfg in cfgs if not is_done(cfg)]):
         try:
@@ -117,7 +117,9 @@ def _jobs(todo, fn, group):
     return fn or run_cells, (group or seed_groups)(todo)
 
 
-def _run_local(todo, workers, progress, fn=None, group=None):
+def run_local(todo, workers, progress, fn=None, group=None):
+    """Run the cells here: one after another, or in ``workers`` spawned processes (one GPU each where
+    there are several)."""
     fn, jobs = _jobs(todo, fn, group)
     if workers <= 1:
         for job in jobs:
@@ -129,7 +131,7 @@ def _run_local(todo, workers, progress, fn=None, group=None):
 
     threads = _threads_per_worker(workers)
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
                              initargs=(threads, ctx.Value("i", 0), visible_gpus())) as pool:
         futures = [pool.submit(fn, job) for job in jobs]
         for fut in as_completed(futures):
@@ -156,7 +158,7 @@ def make_executor(launcher: str, lcfg: LauncherConfig, folder: Path):
     return ex
 
 
-def _run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress, fn=None, group=None):
+def run_submitit(todo, launcher, workers, lcfg: LauncherConfig, out: Path, progress, fn=None, group=None):
     """Submit through submitit: SLURM on a cluster, its local executor otherwise (same code path)."""
     ex = make_executor(launcher, lcfg, out / ".submitit" / "%j")
     fn, groups = _jobs(todo, fn, group)  # a cell, or the seeds of a cell trained together: never split across jobs

@@ -274,10 +274,10 @@ def results(studies: list) -> tuple[dict, list]:
 
 def run_studies(studies: list, threads: int = 0) -> list[dict]:
     """A worker's (or a SLURM job's) share of the studies, one after another."""
-    from longdep.launch import _init_worker
+    from longdep.launch import init_worker
 
     if threads:
-        _init_worker(threads)
+        init_worker(threads)
     out = []
     for study in studies:
         try:

@@ -246,15 +246,15 @@ def test_sets(cfg: AgreementConfig, eval_cfg) -> list[tuple]:
 
     by_distance = [part(TEST_SEED_BASE * 1000 + d, eval_cfg.n_per_distance, distance=d, attractors=None)
                    for d in test_distances(cfg, eval_cfg)]
-    out = [("distance", ("distance", "frame"), *_concat(by_distance))]
+    out = [("distance", ("distance", "frame"), *concat_parts(by_distance))]
     controlled = [part(8_000_000 + 100 * d + a, eval_cfg.n_per_attractor, distance=d, attractors=a)
                   for d in eval_cfg.attractor_distances for a in eval_cfg.attractor_counts]
     if controlled:
-        out.append(("attractors", ("distance", "attractors"), *_concat(controlled)))
+        out.append(("attractors", ("distance", "attractors"), *concat_parts(controlled)))
     return out
 
 
-def _concat(parts):
+def concat_parts(parts):
     """One (tokens, labels, meta) from several, padding tokens and tags to the longest."""
     L = max(p[0].shape[1] for p in parts)
     tokens = np.concatenate([np.pad(p[0], ((0, 0), (0, L - p[0].shape[1]))) for p in parts])

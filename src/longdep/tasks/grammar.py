@@ -45,29 +45,29 @@ TAGS = ("-", "N_sg", "N_pl", "V_sg", "V_pl")
 LABELS = ("sg", "pl")
 
 VOCAB: list[str] = []
-_START = np.zeros((len(_POOLS), 2), np.int64)   # first word id of pool (kind, number)
-_SIZE = np.zeros(len(_POOLS), np.int64)         # words per pool (same for sg and pl)
+POOL_START = np.zeros((len(_POOLS), 2), np.int64)   # first word id of pool (kind, number)
+POOL_SIZE = np.zeros(len(_POOLS), np.int64)         # words per pool (same for sg and pl)
 for _kind, _pool in _POOLS.items():
     _sg, _pl = _pool if isinstance(_pool, tuple) else (_pool, None)
-    _START[_kind] = len(VOCAB)
+    POOL_START[_kind] = len(VOCAB)
     VOCAB += _sg
     if _pl is not None:
-        _START[_kind, 1] = len(VOCAB)
+        POOL_START[_kind, 1] = len(VOCAB)
         VOCAB += _pl
-    _SIZE[_kind] = len(_sg)
+    POOL_SIZE[_kind] = len(_sg)
 _TAG = np.zeros((len(_POOLS), 2), np.int8)      # tag id of (kind, number)
 _TAG[NOUN] = (TAGS.index("N_sg"), TAGS.index("N_pl"))
 _TAG[[TVERB, MVERB, CVERB]] = (TAGS.index("V_sg"), TAGS.index("V_pl"))
 WORD2ID = {w: i for i, w in enumerate(VOCAB)}
 assert VOCAB[0] == PAD and len(WORD2ID) == len(VOCAB), "words must be unique across pools"
-_START[THAT], _SIZE[THAT] = WORD2ID["that"], 1  # complementizer and relativizer share the word
+POOL_START[THAT], POOL_SIZE[THAT] = WORD2ID["that"], 1  # complementizer and relativizer share the word
 THAT_ID = WORD2ID["that"]
 
 
 def flip_number(token_ids: np.ndarray) -> np.ndarray:
     """The same nouns in the other number ("chef" <-> "chefs"); other tokens unchanged."""
     t = np.asarray(token_ids)
-    sg, pl, size = _START[NOUN, 0], _START[NOUN, 1], _SIZE[NOUN]
+    sg, pl, size = POOL_START[NOUN, 0], POOL_START[NOUN, 1], POOL_SIZE[NOUN]
     return np.where((t >= sg) & (t < sg + size), t + (pl - sg), np.where((t >= pl) & (t < pl + size), t - (pl - sg), t))
 
 def number_forms(token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +76,7 @@ def number_forms(token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(token_ids)
     sg, pl = t.copy(), t.copy()
     for kind in (NOUN, TVERB, MVERB, CVERB):
-        s0, p0, size = _START[kind, 0], _START[kind, 1], _SIZE[kind]
+        s0, p0, size = POOL_START[kind, 0], POOL_START[kind, 1], POOL_SIZE[kind]
         is_sg, is_pl = (t >= s0) & (t < s0 + size), (t >= p0) & (t < p0 + size)
         pl = np.where(is_sg, t + (p0 - s0), pl)
         sg = np.where(is_pl, t - (p0 - s0), sg)
@@ -123,7 +123,7 @@ for _name, _slots in _UNITS.items():
         for _own, _sub in np.ndindex(2, 2):
             _num = (0, _own, _sub)[_src]
             _at = _UID[_name], _own, _sub, _j
-            _T_START[_at], _T_SIZE[_at], _T_TAG[_at] = _START[_kind, _num], _SIZE[_kind], _TAG[_kind, _num]
+            _T_START[_at], _T_SIZE[_at], _T_TAG[_at] = POOL_START[_kind, _num], POOL_SIZE[_kind], _TAG[_kind, _num]
 _ULEN = np.array([len(s) for s in _UNITS.values()])
 # Rows 0 pp, 1 src, 2 orc, 3 src with an agreeing verb (src_verb="agree").
 _NOUN_UNIT = np.array([[_UID[f"{c}{k}"] for k in range(MAX_ADJ + 1)] for c in ("pp", "src", "orc", "srca")])

@@ -30,7 +30,8 @@ import numpy as np
 from longdep.config import TaskConfig, UsageError
 from longdep.tasks import agreement, baselines
 from longdep.tasks.base import TaskSpec, split_seed
-from longdep.tasks.grammar import ADJ, DET, LABELS, MVERB, NOUN, PREP, TAGS, THAT_ID, TVERB, VOCAB, _SIZE, _START
+from longdep.tasks.grammar import (ADJ, DET, LABELS, MVERB, NOUN, POOL_SIZE, POOL_START, PREP, TAGS, THAT_ID, TVERB,
+                                   VOCAB)
 
 MAX_DEPTH = 4
 MAX_ADJECTIVES = 3
@@ -67,7 +68,7 @@ def validate(cfg: NestedConfig) -> NestedConfig:
 
 def _word(rng, kind: int, number, n: int) -> np.ndarray:
     """n random words of ``kind`` in ``number`` (array of 0/1, or 0 for kinds without number)."""
-    return _START[kind, number] + rng.integers(0, _SIZE[kind], n)
+    return POOL_START[kind, number] + rng.integers(0, POOL_SIZE[kind], n)
 
 
 def _sentences(rng, depth: np.ndarray, level: np.ndarray, cfg: NestedConfig):
@@ -147,7 +148,7 @@ def test_sets(cfg: NestedConfig, eval_cfg) -> list[tuple]:
     """``("nested", (depth, level, attractors), ...)``: ``eval.n_per_attractor`` sentences per (depth, level)."""
     parts = [_generate(split_seed("test", TEST_SEED_BASE + 10 * d + lv), eval_cfg.n_per_attractor, cfg, d, lv)
              for d in range(cfg.min_depth, cfg.max_depth + 1) for lv in range(d + 1)]
-    return [("nested", ("depth", "level", "attractors"), *agreement._concat(parts))]
+    return [("nested", ("depth", "level", "attractors"), *agreement.concat_parts(parts))]
 
 
 def check_eval(cfg: NestedConfig, eval_cfg) -> None:

@@ -112,7 +112,7 @@ def checkpoint_path(out: Path, rid: str) -> Path:
     return Path(out) / "checkpoints" / f"{rid}.ckpt"
 
 
-def _checkpointer(path: Path, every: int):
+def checkpointer(path: Path, every: int):
     """A callback that saves the run's full training state (weights, optimiser, loops, validation
     history) to ``path`` at the first validation ``every`` steps after the last save, atomically (a
     kill mid-write leaves the previous checkpoint)."""
@@ -135,7 +135,7 @@ def _checkpointer(path: Path, every: int):
     return Checkpointer()
 
 
-def _resume_from(path: Path, stream=None) -> Path | None:
+def resume_from(path: Path, stream=None) -> Path | None:
     """``path`` when it holds a checkpoint that loads safely (tensors and plain values only), else None
     (a broken one is removed with a one-line note: the run starts from step 0)."""
     import sys
@@ -232,10 +232,10 @@ def train_one(cfg: RunConfig, logger=None, callbacks=()) -> dict:
     if logger is None:
         logger = tracking.make_logger(cfg, rid, out)
     ckpt = checkpoint_path(out, rid)
-    saver = [_checkpointer(ckpt, cfg.train.checkpoint_every)] if cfg.train.checkpoint_every else []
+    saver = [checkpointer(ckpt, cfg.train.checkpoint_every)] if cfg.train.checkpoint_every else []
     saver += list(callbacks)
     trainer = make_trainer(cfg, logger=logger if logger is not None else tracking.csv_logger(out, rid), extra_callbacks=saver)
-    resume = _resume_from(ckpt) if cfg.train.checkpoint_every else None
+    resume = resume_from(ckpt) if cfg.train.checkpoint_every else None
     try:
         mark = time.perf_counter()
         if logger is not None:

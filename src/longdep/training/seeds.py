@@ -305,8 +305,8 @@ def train_seeds(cfgs: list) -> list[dict]:
     own run; return their records (in the order of ``cfgs``)."""
     from longdep import tracking
     from longdep.config import config_hash
-    from longdep.training.run import (_checkpointer, _resume_from, checkpoint_path, finish_run, make_trainer,
-                                      prepare_run, remove_checkpoint, results_dir, run_id)
+    from longdep.training.run import (checkpoint_path, checkpointer, finish_run, make_trainer, prepare_run,
+                                      remove_checkpoint, results_dir, resume_from, run_id)
 
     keys = {group_key(c) for c in cfgs}
     if len(keys) != 1 or None in keys:
@@ -317,8 +317,8 @@ def train_seeds(cfgs: list) -> list[dict]:
     group = SeedsModule(list(solos))
     every = cfg0.train.checkpoint_every
     ckpt = checkpoint_path(results_dir(cfg0), "seeds-" + config_hash({"runs": [run_id(c) for c in cfgs]}))
-    trainer = make_trainer(cfg0, logger=False, extra_callbacks=[_checkpointer(ckpt, every)] if every else [])
-    resume = _resume_from(ckpt) if every else None
+    trainer = make_trainer(cfg0, logger=False, extra_callbacks=[checkpointer(ckpt, every)] if every else [])
+    resume = resume_from(ckpt) if every else None
     mark = time.perf_counter()
     trainer.fit(group, datamodule=SeedsData(list(datas), group.active), ckpt_path=resume, weights_only=True)
     group.finish(int(trainer.global_step))
