@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -121,11 +122,12 @@ def test_no_credentials_in_results(reference, tmp_path):
     """A W&B key planted in the environment appears in no file a grid or a train run writes.
     (The grid given as a path to its file: the W&B summary run is named after the file, not its path.)"""
     home = tmp_path / "home"  # W&B keeps its staging, cache and logs inside the results folder, not here
-    env = {**ENV, "WANDB_API_KEY": "local-secret-0123456789", "HOME": str(home), "TMPDIR": str(home / "tmp")}
+    scratch = Path(tempfile.mkdtemp(prefix="ld"))  # short: a forkserver's socket lives in TMPDIR
+    env = {**ENV, "WANDB_API_KEY": "local-secret-0123456789", "HOME": str(home), "TMPDIR": str(scratch)}
     for key in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_ARTIFACT_DIR", "WANDB_DIR", "XDG_CACHE_HOME",
                 "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
         env.pop(key, None)
-    (home / "tmp").mkdir(parents=True)
+    home.mkdir()
     out = tmp_path / "smoke"
     grid = Path(__file__).resolve().parents[1] / "experiments" / "smoke.yaml"
     res = subprocess.run([EXE, "grid", str(grid), "--out", str(out), "--no-figures", "train.max_steps=2"], env=env,
@@ -140,7 +142,8 @@ def test_no_credentials_in_results(reference, tmp_path):
     files = [p for p in (*out.rglob("*"), *one.rglob("*")) if p.is_file()]
     assert any(p.name == "accuracy.csv.gz" for p in files) and len(list((out / "runs").glob("*.json"))) > 0
     assert list(one.rglob("*.wandb")) and list(one.rglob("runs/*.json"))  # the run record and W&B's own files
-    outside = [p for p in home.rglob("*") if p.is_file() and "wandb" in str(p.relative_to(home)).lower()]
+    outside = [p for root in (home, scratch) for p in root.rglob("*") if p.is_file() and "wandb" in str(p).lower()]
+    shutil.rmtree(scratch, ignore_errors=True)
     assert outside == [], outside
     for path in files:  # every file the grid wrote, W&B's offline files and compressed tables too
         data = path.read_bytes()

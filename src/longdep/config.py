@@ -1,4 +1,5 @@
-"""Typed configuration, the ground floor: dataclass schemas, one merge mechanism, value checks.
+"""Typed configuration, the ground floor: dataclass schemas and one merge mechanism (the checks of
+user input are in :mod:`longdep.checks`, re-exported here).
 
 Every configuration (a training run, a cost sweep, a grid file, the SLURM launcher) is a
 dataclass schema. YAML files, ``key=value`` strings from the command line and plain values from
@@ -17,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,11 +28,10 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from longdep.checks import (NAME_MAX, UsageError, check_choice, check_choices, check_finite,  # noqa: F401
+                            check_heads, check_path, check_positive, check_writable, one_line, results_folder)
+
 _CONFIG_ERRORS = (OmegaConfBaseException, yaml.YAMLError)  # a wrong key or type; a malformed value or file
-
-
-class UsageError(ValueError):
-    """Bad user input: printed as one line by the CLI, exit code 2."""
 
 
 # ---------------------------------------------------------------- schemas shared by several layers
@@ -194,66 +192,7 @@ def find_yaml(what: str, name: str, folder: Path) -> Path:
     return path
 
 
-def results_folder(results_dir: str | Path, name: str) -> Path:
-    """``<results_dir>/<name>``; ``name`` must be a plain folder name (no separators, not hidden)."""
-    if not name or "/" in name or "\\" in name or name.startswith(".") or Path(name).name != name:
-        raise UsageError(f"name must be a plain folder name, got {name!r}")
-    check_path(Path(results_dir) / name, "results folder")
-    return Path(results_dir) / name
-
-
-NAME_MAX = 255  # bytes in one path component (ext4, XFS, APFS)
-
-
-def check_path(path: Path, what: str) -> None:
-    """UsageError unless every component of ``path`` is UTF-8 text of at most 255 bytes and no component
-    that exists is a dangling or looping symbolic link (each named, with what is allowed)."""
-    for part in Path(path).parts:
-        try:
-            size = len(part.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise UsageError(f"{what} {str(path)!r} is not UTF-8 text; valid: names of UTF-8 characters") from None
-        if size > NAME_MAX:
-            raise UsageError(f"{what}: the name {part[:24]!r}... is {size} bytes; valid: at most {NAME_MAX} bytes "
-                             "per folder or file name")
-    probe = Path(path)
-    for parent in (probe, *probe.parents):
-        if parent.is_symlink():
-            try:
-                parent.resolve(strict=True)
-            except (FileNotFoundError, RuntimeError, OSError) as exc:
-                kind = "a symbolic link loop" if isinstance(exc, RuntimeError) or getattr(exc, "errno", 0) == 40 \
-                    else "a symbolic link to nothing"
-                raise UsageError(f"{what} {str(path)!r}: {str(parent)!r} is {kind}; valid: an existing folder "
-                                 "or a new path") from None
-
-
-def check_writable(folder: Path, what: str = "results folder") -> None:
-    """UsageError unless ``folder`` is, or can be made as, a writable directory (probed without leaving
-    anything behind: a temporary directory in its nearest existing ancestor, removed at once)."""
-    folder = Path(folder)
-    check_path(folder, what)
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{what} {str(folder)!r} exists and is not a directory")
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"{what} {str(folder)!r} is under {str(probe)!r}, which is not a directory")
-    try:
-        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".longdep-probe-"))
-    except OSError as exc:
-        raise UsageError(f"{what} {str(folder)!r} cannot be written ({exc.strerror or exc}); "
-                         "choose another results_dir / --out") from None
-
-
 # ---------------------------------------------------------------- merging
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message (or its type name)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
 
 def _valid_keys(schema, dotted: str) -> str:
     """List the valid keys at the level where ``dotted`` went wrong (``schema``: a dataclass or an instance)."""
@@ -364,52 +303,6 @@ def merge(schema, yaml_files=(), overrides=(), values=None):
     obj = OmegaConf.to_object(base)
     check_finite(obj)
     return obj
-
-
-def check_finite(value, key: str = "") -> None:
-    """UsageError naming the first number in ``value`` (a config: dataclasses, mappings and lists of
-    them) that is NaN or infinite; every config goes through it, whatever command merged it."""
-    if is_dataclass(value) and not isinstance(value, type):
-        items = ((f.name, getattr(value, f.name)) for f in fields(value))
-    elif isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, (list, tuple)):
-        items = ((f"[{i}]", v) for i, v in enumerate(value))
-    else:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"{key} must be a finite number, got {value!r}")
-        return
-    for name, v in items:
-        check_finite(v, f"{key}{name}" if str(name).startswith("[") or not key else f"{key}.{name}")
-
-
-# ---------------------------------------------------------------- value checks
-
-def check_choice(what: str, value, valid) -> None:
-    """UsageError naming ``value`` and the valid choices unless ``value`` is one of them."""
-    if value not in valid:
-        raise UsageError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}")
-
-
-def check_choices(what: str, values, valid) -> None:
-    """Every entry of the list ``values`` (named ``what``, plural) must be valid; the list not empty."""
-    if not values:
-        raise UsageError(f"{what} is empty; valid: {', '.join(map(str, valid))}")
-    for v in values:
-        check_choice(what[:-1] if what.endswith("s") else what, v, valid)
-
-
-def check_positive(what: str, value) -> None:
-    """UsageError unless ``value`` is a positive number."""
-    if value is None or value <= 0:
-        raise UsageError(f"{what} must be positive, got {value!r}")
-
-
-def check_heads(d_model: int, heads: int, prefix: str = "") -> None:
-    """UsageError listing the valid head counts unless ``heads`` divides ``d_model``."""
-    if d_model % heads:
-        valid = [h for h in range(1, d_model + 1) if d_model % h == 0]
-        raise UsageError(f"{prefix}heads={heads} does not divide {prefix}d_model={d_model}; valid heads: {valid}")
 
 
 # ---------------------------------------------------------------- registries
