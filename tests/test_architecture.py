@@ -127,9 +127,11 @@ def test_committed_paper_results_are_what_the_paper_grid_produces():
     from longdep.tuning import results
 
     out, complete = _converged_paper_folder()
+    journal = (out / "tune" / "optuna.journal").read_bytes()
     grid = load_grid("paper")
     studies = tune_studies(grid, out)
     trials = {r["run_id"] for r in results(studies)[1]}
+    assert (out / "tune" / "optuna.journal").read_bytes() == journal  # reading the studies writes nothing
     assert {p.stem for p in (out / "tune" / "runs").glob("*.json")} <= trials
     ids = {run_id(c) for c in cell_configs(grid, out)}
     committed = {p.stem for p in (out / "runs").glob("*.json")}

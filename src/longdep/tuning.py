@@ -120,9 +120,13 @@ def _open(study: Study):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     t = study.grid.tune
-    return optuna.create_study(study_name=study.name, storage=storage(study.out), direction="maximize",
-                               load_if_exists=True,
-                               pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=t.min_steps, reduction_factor=t.reduction))
+    store = storage(study.out)
+    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=t.min_steps, reduction_factor=t.reduction)
+    # An existing study is loaded, not created again: create_study(load_if_exists=True) appends a
+    # create record to the journal every time, so merely reading a folder would change it.
+    if study.name in {s.study_name for s in store.get_all_studies()}:
+        return optuna.load_study(study_name=study.name, storage=store, pruner=pruner)
+    return optuna.create_study(study_name=study.name, storage=store, direction="maximize", pruner=pruner)
 
 
 def settings_hash(study: Study) -> str:
