@@ -347,3 +347,23 @@ def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, capsys):
     with pytest.raises(BrokenResults, match=r"\.accuracy\.csv\.lock is a symbolic link"):
         append_rows(out / "accuracy.csv", pd.DataFrame({"run_id": ["a"]}))
     assert target.read_text() == "keep me\n" and not list(out.glob("accuracy.csv*"))
+
+
+@pytest.mark.parametrize("damage,needle", [("truncate", ": not valid JSON"), ("folder", "is a folder, not a run record"),
+                                           ("list", "is not a run record")])
+def test_report_and_figures_name_a_broken_run_record_in_one_line(reference, tmp_path, capsys, damage, needle):
+    import shutil
+
+    out = tmp_path / "r"
+    shutil.copytree(reference, out, ignore=shutil.ignore_patterns("wandb", "figures", "REPORT.md"))
+    record = sorted((out / "runs").glob("*.json"))[0]
+    if damage == "truncate":
+        record.write_text(record.read_text()[:40])
+    elif damage == "folder":
+        (out / "runs" / "zz-a-folder.json").mkdir()
+        record = out / "runs" / "zz-a-folder.json"
+    else:
+        record.write_text("[1, 2]")
+    for argv in (["report", str(out)], *([["figures", str(out)]] if damage == "truncate" else [])):
+        code, err = run_in_process(argv, capsys)
+        assert code == 2 and len(err) == 1 and record.name in err[0] and needle in err[0], (argv, err)

@@ -302,6 +302,30 @@ def environment() -> dict:
     }
 
 
+def read_record(path: Path) -> dict:
+    """One run record, parsed; one that is not (a folder, unreadable, not JSON, not a mapping with
+    ``run_id`` and ``config``) raises :class:`BrokenResults` naming the file (and the line)."""
+    path = Path(path)
+    hint = "move it aside (or restore it from git) and rerun"
+    try:
+        rec = json.loads(path.read_text())
+    except IsADirectoryError:
+        raise BrokenResults(f"{path} is a folder, not a run record; {hint}") from None
+    except json.JSONDecodeError as exc:
+        raise BrokenResults(f"{path} line {exc.lineno}: not valid JSON ({exc.msg}); {hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BrokenResults(f"{path} cannot be read as a run record ({exc}); {hint}") from None
+    if not isinstance(rec, dict) or not {"run_id", "config"} <= rec.keys() or not isinstance(rec["config"], dict):
+        raise BrokenResults(f"{path} is not a run record (a mapping with run_id and config); {hint}")
+    return rec
+
+
+def run_records(folder: Path) -> list[dict]:
+    """Every run record under ``<folder>/runs/`` in file-name order (see :func:`read_record`): the one
+    loader the reports, figures and analyses read records through."""
+    return [read_record(p) for p in sorted((Path(folder) / "runs").glob("*.json"))]
+
+
 DIGESTS = "tables.json"
 
 

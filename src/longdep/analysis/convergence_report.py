@@ -20,6 +20,7 @@ import pandas as pd
 
 from longdep.analysis import style
 from longdep.analysis.panels import ci_text, t_interval
+from longdep.records import read_record, run_records
 from longdep.training.convergence import END_REASONS, still_improving
 
 BUDGET_VIEW = 64_000  # training examples: the 2,000-step budget at batch 32 of the grid before the protocol
@@ -69,8 +70,7 @@ def load_protocol_runs(folder: Path) -> pd.DataFrame:
     """One row per run record of ``folder``: model, objective, cell, seed, end_reason, still_improving,
     steps, best validation accuracy, the batch size and the validation curve (a list of (step, acc))."""
     rows = []
-    for path in sorted((Path(folder) / "runs").glob("*.json")):
-        rec = json.loads(path.read_text())
+    for rec in run_records(folder):
         cfg, curve = rec["config"], [(int(s), float(a)) for s, a in rec.get("val_curve") or []]
         reason = rec.get("end_reason") or ("target" if rec.get("stopped_early") else "cap")
         rows.append({"run_id": rec["run_id"], "model": cfg["model"]["name"], "seed": cfg["train"]["seed"],
@@ -269,4 +269,4 @@ def sections(folder: Path, link: str) -> list[str]:
 
 def _protocol(folder: Path) -> bool:
     first = next(iter(sorted((Path(folder) / "runs").glob("*.json"))), None)
-    return first is not None and "end_reason" in json.loads(first.read_text())
+    return first is not None and "end_reason" in read_record(first)

@@ -9,7 +9,6 @@ with a seed-level t-interval, a panel per training setting.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,6 +18,7 @@ from matplotlib.lines import Line2D
 
 from longdep.analysis import style
 from longdep.analysis.panels import RUN_KEYS, _best_baselines, _empty, _finish, per_setting, pooled, setting_label, t_interval
+from longdep.records import read_record
 
 CRITERION = 0.95  # the validation accuracy steps_to_95 counts to
 
@@ -30,8 +30,7 @@ def load_curves(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
     never loses the runs that learned fastest)."""
     rows = []
     for run in runs.itertuples(index=False):
-        path = Path(folder) / "runs" / f"{run.run_id}.json"
-        rec = json.loads(path.read_text())
+        rec = read_record(Path(folder) / "runs" / f"{run.run_id}.json")
         curve = [(int(step), float(acc)) for step, acc in rec.get("val_curve") or []]
         if not curve:
             continue

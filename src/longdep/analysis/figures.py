@@ -10,7 +10,6 @@ learning curves and steps-to-criterion live in :mod:`longdep.analysis.curves` (r
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,7 +21,7 @@ from longdep.analysis.curves import load_curves, plot_learning_curves, plot_step
 from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, _best_baselines, _draw_baselines, _empty,  # noqa: F401
                                      _finish, _legend_outside, _log2_ticks, _panels, _stage, distance_bin, per_setting, pooled,
                                      setting_label, t_interval)
-from longdep.records import has_table, read_csv
+from longdep.records import has_table, read_csv, run_records
 
 def load_accuracy(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame:
     return _stage(read_csv(Path(folder) / "accuracy.csv"), start_small, objective)
@@ -41,8 +40,7 @@ def load_runs(folder: Path, start_small: bool = False, objective: str | None = "
     """One row per run record of ``task`` (None: every task): model, seed, training setting, lr, width,
     parameters, steps-to-criterion."""
     rows = []
-    for path in sorted((Path(folder) / "runs").glob("*.json")):
-        rec = json.loads(path.read_text())
+    for rec in run_records(folder):
         cfg = rec["config"]
         t = cfg["task"]
         if task is not None and t.get("name", "agreement") != task:

@@ -12,7 +12,6 @@ seed-level 95% t-intervals (mean +- t * s / sqrt(n)).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.report_study import sections
 from longdep.analysis.seeds_report import interrupted_rows, is_timing, render_timing
 from longdep.config import UsageError
-from longdep.records import has_table, read_csv
+from longdep.records import has_table, read_csv, run_records
 
 
 REPORT = "REPORT.md"
@@ -255,8 +254,7 @@ TIME_PARTS = {"training_steps": "training steps", "probes": "counterfactual prob
 def time_shares(folder: Path) -> str:
     """Where the cells' recorded time went (the run records' ``timings_s``, summed), or ''."""
     total, parts, n = 0.0, dict.fromkeys(TIME_PARTS, 0.0), 0
-    for path in (Path(folder) / "runs").glob("*.json"):
-        rec = json.loads(path.read_text())
+    for rec in run_records(folder):
         t = rec.get("timings_s") or {}
         if "training_steps" not in t:
             continue

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from longdep.config import UsageError
-from longdep.records import DIGESTS, read_csv, read_json, run_digests
+from longdep.records import DIGESTS, read_csv, read_json, run_digests, run_records
 
 PARTS = ("alone", "together")
 
@@ -19,8 +19,7 @@ def is_timing(folder: Path) -> bool:
 
 def _runs(folder: Path) -> pd.DataFrame:
     rows = []
-    for path in sorted((folder / "runs").glob("*.json")):
-        rec = json.loads(path.read_text())
+    for rec in run_records(folder):
         group = rec.get("seeds_together")  # trained with other seeds: its wall time is the group's so far
         rows.append({"run_id": rec["run_id"], "model": rec["config"]["model"]["name"], "steps": rec["steps"],
                      "test_accuracy": rec["test_accuracy"], "val_curve": rec["val_curve"],
