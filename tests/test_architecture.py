@@ -259,3 +259,13 @@ def test_bench_logs_script_entries_are_valid_commands(tmp_path):
             load_config("train", [*args.overrides, *extra])
     assert all("train.accelerator=gpu" in t[1] for t in texts)
     assert subprocess.run(["bash", "-n", str(ROOT / "scripts" / "gpu_paper.sh")]).returncode == 0
+
+
+def test_no_private_name_is_imported_across_modules():
+    """A name with a leading underscore is its module's own: no `from longdep.x import _y` anywhere."""
+    found = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("longdep"):
+                found += [f"{path.relative_to(SRC)}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert found == []

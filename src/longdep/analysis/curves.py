@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from longdep.analysis import style
-from longdep.analysis.panels import RUN_KEYS, _best_baselines, _empty, _finish, per_setting, pooled, setting_label, t_interval
+from longdep.analysis.panels import RUN_KEYS, best_baselines, empty_panel, finish_figure, per_setting, pooled, setting_label, t_interval
 from longdep.records import read_record
 
 CRITERION = 0.95  # the validation accuracy steps_to_95 counts to
@@ -51,11 +51,11 @@ def plot_learning_curves(curves: pd.DataFrame, baselines: pd.DataFrame | None = 
     (what the validation set holds), the accuracy a curve must pass to mean more than a shortcut."""
     style.apply()
     if curves is None or not len(curves):
-        return _empty("no validation curves in these run records")
+        return empty_panel("no validation curves in these run records")
     fig, grid, axes, panels = per_setting(style.display(curves), "step", "val_acc", markevery=5, markersize=5)
     for ax, lo, hi, sub in panels:
         ax.axhline(CRITERION, color="0.45", lw=0.9, ls="--", label=f"criterion ({CRITERION:.0%})")
-        b = _best_baselines(baselines, lo, hi, "distance") if baselines is not None else None
+        b = best_baselines(baselines, lo, hi, "distance") if baselines is not None else None
         if b is not None and len(b):
             b = b[b["distance"].between(lo, hi)]
             for i, (h, acc) in enumerate(pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"].items()):
@@ -64,7 +64,7 @@ def plot_learning_curves(curves: pd.DataFrame, baselines: pd.DataFrame | None = 
         ax.set_xlabel("training step")
         ax.set_xlim(0, sub["step"].max())
         ax.set_ylim(min(0.4, sub["val_acc"].min() - 0.02), 1.02)
-    fig = _finish(fig, grid, axes, "validation accuracy")
+    fig = finish_figure(fig, grid, axes, "validation accuracy")
     fig.suptitle("mean over seeds, shaded: seed-level 95% t-interval; a run stopped early at its target accuracy "
                  "is held at its last value", fontsize=8, y=1.0)
     fig.tight_layout()
@@ -79,7 +79,7 @@ def plot_steps_to_criterion(runs: pd.DataFrame, criterion: str = "steps_to_95") 
     style.apply()
     df = runs[runs["train_min_distance"] == runs["train_max_distance"]]
     if not len(df):
-        return _empty("no fixed-distance runs in these results")
+        return empty_panel("no fixed-distance runs in these results")
     df = df.assign(train_distance=df["train_min_distance"].astype(int), reached=df[criterion].notna())
     pct = criterion.rsplit("_", 1)[-1]
     budget = int(df["max_steps"].max())

@@ -18,21 +18,21 @@ import seaborn as sns
 
 from longdep.analysis import style
 from longdep.analysis.curves import load_curves, plot_learning_curves, plot_steps_to_criterion  # noqa: F401
-from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, _best_baselines, _draw_baselines, _empty,  # noqa: F401
-                                     _finish, _legend_outside, _log2_ticks, _panels, _stage, distance_bin, per_setting, pooled,
-                                     setting_label, t_interval)
+from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, best_baselines,  # noqa: F401
+                                     distance_bin, draw_baselines, empty_panel, finish_figure, log2_ticks, panel_grid,
+                                     per_setting, pooled, setting_label, staged, t_interval)
 from longdep.records import has_table, read_csv, run_records
 
 def load_accuracy(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame:
-    return _stage(read_csv(Path(folder) / "accuracy.csv"), start_small, objective)
+    return staged(read_csv(Path(folder) / "accuracy.csv"), start_small, objective)
 
 
 def load_baselines(folder: Path, start_small: bool = False) -> pd.DataFrame | None:
-    return _stage(read_csv(Path(folder) / "baselines.csv"), start_small, None)
+    return staged(read_csv(Path(folder) / "baselines.csv"), start_small, None)
 
 
 def load_counterfactual(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame | None:
-    return _stage(read_csv(Path(folder) / "counterfactual.csv"), start_small, objective)
+    return staged(read_csv(Path(folder) / "counterfactual.csv"), start_small, objective)
 
 
 def load_runs(folder: Path, start_small: bool = False, objective: str | None = "classify",
@@ -54,7 +54,7 @@ def load_runs(folder: Path, start_small: bool = False, objective: str | None = "
                      "max_steps": cfg["train"]["max_steps"], "steps_to_95": rec["steps_to_95"],
                      "steps_to_99": rec["steps_to_99"], "final_val_acc": rec.get("final_val_acc"),
                      "wall_time_s": rec["wall_time_s"]})
-    return _stage(pd.DataFrame(rows), start_small, objective) if rows else pd.DataFrame(rows)
+    return staged(pd.DataFrame(rows), start_small, objective) if rows else pd.DataFrame(rows)
 
 
 def by_distance(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
@@ -70,14 +70,14 @@ def plot_accuracy_vs_distance(acc: pd.DataFrame, baselines: pd.DataFrame | None 
     fig, grid, axes, panels = per_setting(style.display(by_distance(acc)), "distance", "accuracy")
     for ax, lo, hi, sub in panels:
         if baselines is not None:
-            b = _best_baselines(baselines, lo, hi, "distance")
-            _draw_baselines(ax, b.assign(distance=distance_bin(b["distance"])), "distance")
+            b = best_baselines(baselines, lo, hi, "distance")
+            draw_baselines(ax, b.assign(distance=distance_bin(b["distance"])), "distance")
         ax.axvspan(lo, hi, color="0.9", zorder=0)
-        _log2_ticks(ax, sub["distance"])
+        log2_ticks(ax, sub["distance"])
         ax.set_title(setting_label(lo, hi))
         ax.set_xlabel("test distance (bin upper end)")
         ax.set_ylim(0.0, 1.02)
-    return _finish(fig, grid, axes, "accuracy")
+    return finish_figure(fig, grid, axes, "accuracy")
 
 
 def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:
@@ -86,23 +86,23 @@ def plot_accuracy_vs_attractors(acc: pd.DataFrame, baselines: pd.DataFrame | Non
     style.apply()
     a = acc[acc["test_set"] == "attractors"]
     if not len(a):
-        return _empty("no controlled attractor test sets in these results")
+        return empty_panel("no controlled attractor test sets in these results")
     a = style.display(pooled(a, [*RUN_KEYS, "distance", "attractors"]))
     panels = sorted(set(zip(a["train_min_distance"], a["train_max_distance"], a["distance"])),
                     key=lambda s: (s[0] == s[1], s[1], s[2]))
-    fig, grid, axes = _panels(len(panels))
+    fig, grid, axes = panel_grid(len(panels))
     for ax, (lo, hi, dist) in zip(axes, panels):
         sub = a[(a["train_min_distance"] == lo) & (a["train_max_distance"] == hi) & (a["distance"] == dist)]
         sns.lineplot(data=sub, x="attractors", y="accuracy", **style.lines(), errorbar=t_interval, ax=ax,
                      legend=ax is axes[-1])
         if baselines is not None:
-            b = _best_baselines(baselines, lo, hi, "attractors")
-            _draw_baselines(ax, b[b["distance"] == dist], "attractors")
+            b = best_baselines(baselines, lo, hi, "attractors")
+            draw_baselines(ax, b[b["distance"] == dist], "attractors")
         ax.set_title(f"{setting_label(lo, hi)}; tested at {dist}", fontsize=9)
         ax.set_xlabel("attractors (nouns of the other number)")
         ax.set_xticks(sorted(set(sub["attractors"])))
         ax.set_ylim(0.0, 1.02)
-    return _finish(fig, grid, axes, "accuracy")
+    return finish_figure(fig, grid, axes, "accuracy")
 
 
 OBJECTIVES = {"classify": ("predict the number (classifier)", "#333333"),
@@ -120,7 +120,7 @@ def plot_objectives(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) ->
     settings = sorted(set(zip(lm["train_min_distance"], lm["train_max_distance"])), key=lambda s: s[1])
     models = [m for m in style.model_order() if m in set(lm["model"])]
     if not settings:
-        return _empty("no language-model runs in these results")
+        return empty_panel("no language-model runs in these results")
     fig, grid = plt.subplots(len(settings), len(models), figsize=(3.2 * len(models), 2.8 * len(settings) + 0.4),
                              sharey=True, squeeze=False)
     palette = {label: color for label, color in OBJECTIVES.values()}
@@ -132,15 +132,15 @@ def plot_objectives(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) ->
             sns.lineplot(data=sub, x="distance", y="accuracy", hue="objective", palette=palette, errorbar=t_interval,
                          marker="o", ax=ax, legend=(r, c) == (0, len(models) - 1))
             if baselines is not None:  # bag-of-words and the best heuristic, as on the headline figure
-                b = _best_baselines(baselines, lo, hi, "distance")
-                _draw_baselines(ax, b.assign(distance=distance_bin(b["distance"])), "distance")
+                b = best_baselines(baselines, lo, hi, "distance")
+                draw_baselines(ax, b.assign(distance=distance_bin(b["distance"])), "distance")
             ax.axvspan(lo, hi, color="0.9", zorder=0)
             ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
-            _log2_ticks(ax, sub["distance"])
+            log2_ticks(ax, sub["distance"])
             ax.set_ylim(0.0, 1.02)
             ax.set_title(f"{style.model_name(model)}\n{setting_label(lo, hi)}", fontsize=8)
             ax.set_xlabel("test distance (bin upper end)")
-    return _finish(fig, grid, [grid[0][-1]], "accuracy")
+    return finish_figure(fig, grid, [grid[0][-1]], "accuracy")
 
 
 PROBES = {"flip_subject": "flip the subject (should flip)", "flip_attractor": "flip an intervening noun (should not)",
@@ -152,7 +152,7 @@ def plot_counterfactual(cf: pd.DataFrame) -> plt.Figure:
     training setting, a column per probe."""
     style.apply()
     if cf is None or not len(cf):
-        return _empty("no counterfactual probes in these results")
+        return empty_panel("no counterfactual probes in these results")
     cf = cf.assign(distance=distance_bin(cf["distance"]), changed=cf["rate"] * cf["n"])
     g = cf.groupby([*RUN_KEYS, "probe", "distance"], as_index=False)[["n", "changed"]].sum()
     g = style.display(g.assign(rate=g["changed"] / g["n"]))
@@ -167,11 +167,11 @@ def plot_counterfactual(cf: pd.DataFrame) -> plt.Figure:
             sns.lineplot(data=sub, x="distance", y="rate", **style.lines(), errorbar=t_interval, ax=ax,
                          legend=(r, c) == (0, len(probes) - 1))
             ax.axhline(1.0 if probe == "flip_subject" else 0.0, color="0.6", lw=0.8, ls="--")
-            _log2_ticks(ax, sub["distance"])
+            log2_ticks(ax, sub["distance"])
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(f"{PROBES[probe]}\n{setting_label(lo, hi)}", fontsize=8)
             ax.set_xlabel("test distance (bin upper end)")
-    return _finish(fig, grid, [grid[0][-1]], "predictions changed")
+    return finish_figure(fig, grid, [grid[0][-1]], "predictions changed")
 
 
 def accuracy_summary(acc: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ START = "train_start_max_distance"  # > 0: a starting-small run, an experiment o
 PANELS_PER_ROW = 3
 
 
-def _stage(df: pd.DataFrame | None, start_small: bool, objective: str | None = "classify") -> pd.DataFrame | None:
+def staged(df: pd.DataFrame | None, start_small: bool, objective: str | None = "classify") -> pd.DataFrame | None:
     """The runs trained from the start on their distances (default), or the starting-small runs; of
     one training objective (results written before the ``lm`` objective existed are ``classify``;
     None: both). Every figure but :func:`plot_objectives` shows one objective at a time."""
@@ -79,7 +79,7 @@ def distance_bin(d: pd.Series) -> pd.Series:
     return (2 ** np.ceil(np.log2(d.astype(float)))).astype(int)
 
 
-def _panels(n: int, width: float = 3.6, height: float = 3.0):
+def panel_grid(n: int, width: float = 3.6, height: float = 3.0):
     nrows = max(1, math.ceil(n / PANELS_PER_ROW))
     ncols = max(1, math.ceil(n / nrows))
     fig, grid = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows + 0.4), sharey=True, squeeze=False)
@@ -96,7 +96,7 @@ def per_setting(df: pd.DataFrame, x: str, y: str, **line_kws):
     import seaborn as sns
 
     settings = sorted(set(zip(df["train_min_distance"], df["train_max_distance"])), key=lambda s: (s[0] == s[1], s[1]))
-    fig, grid, axes = _panels(len(settings))
+    fig, grid, axes = panel_grid(len(settings))
     panels = []
     for ax, (lo, hi) in zip(axes, settings):
         sub = df[(df["train_min_distance"] == lo) & (df["train_max_distance"] == hi)]
@@ -105,7 +105,7 @@ def per_setting(df: pd.DataFrame, x: str, y: str, **line_kws):
     return fig, grid, axes, panels
 
 
-def _best_baselines(base: pd.DataFrame, lo: int, hi: int, test_set: str) -> pd.DataFrame:
+def best_baselines(base: pd.DataFrame, lo: int, hi: int, test_set: str) -> pd.DataFrame:
     """Bag-of-words and the best other heuristic (not the majority label) of one training setting."""
     b = base[(base["train_min_distance"] == lo) & (base["train_max_distance"] == hi) & (base["test_set"] == test_set)]
     if not len(b):
@@ -116,7 +116,7 @@ def _best_baselines(base: pd.DataFrame, lo: int, hi: int, test_set: str) -> pd.D
     return b[b["heuristic"].isin(keep)]
 
 
-def _draw_baselines(ax, b: pd.DataFrame, x: str, transform=None) -> None:
+def draw_baselines(ax, b: pd.DataFrame, x: str, transform=None) -> None:
     for i, (h, hdf) in enumerate(b.groupby("heuristic")):
         hdf = pooled(hdf, [x]).sort_values(x)
         xs = transform(hdf[x]) if transform else hdf[x]
@@ -124,7 +124,7 @@ def _draw_baselines(ax, b: pd.DataFrame, x: str, transform=None) -> None:
                 label=style.baseline_name(h))
 
 
-def _log2_ticks(ax, values) -> None:
+def log2_ticks(ax, values) -> None:
     """A log2 x axis ticked at the values themselves (4, 16, 64), not 2^k."""
     ax.set_xscale("log", base=2)
     ticks = sorted(set(values))
@@ -132,7 +132,7 @@ def _log2_ticks(ax, values) -> None:
     ax.minorticks_off()
 
 
-def _finish(fig, grid, axes, ylabel: str) -> plt.Figure:
+def finish_figure(fig, grid, axes, ylabel: str) -> plt.Figure:
     """Label the first column, one legend outside the panels, tight layout."""
     for row in grid:
         row[0].set_ylabel(ylabel)
@@ -141,7 +141,7 @@ def _finish(fig, grid, axes, ylabel: str) -> plt.Figure:
     return fig
 
 
-def _empty(text: str) -> plt.Figure:
+def empty_panel(text: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5, 2))
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from longdep.analysis import style
-from longdep.analysis.panels import RUN_KEYS, _stage, ci_text, pooled
+from longdep.analysis.panels import RUN_KEYS, staged, ci_text, pooled
 from longdep.records import read_csv
 
 RECURRENT = ("rnn", "lstm", "mingru")
@@ -30,7 +30,7 @@ def _mixed(df: pd.DataFrame) -> pd.DataFrame:
 def objectives(folder: Path, link: str) -> str:
     """Classifier against language model per model and training setting: trained distances, far unseen
     ones, and the controlled set with the most attractors at the shortest attractor distance."""
-    acc = _stage(read_csv(Path(folder) / "accuracy.csv"), False, None)
+    acc = staged(read_csv(Path(folder) / "accuracy.csv"), False, None)
     if acc is None or "lm" not in set(acc["objective"]):
         return ""
     acc = _mixed(acc)
@@ -66,7 +66,7 @@ def objectives(folder: Path, link: str) -> str:
 def nested(folder: Path, link: str) -> str:
     """Accuracy per depth and level (0 = the outermost verb) per model, beside the baselines; which
     level is hardest at the greatest depth."""
-    acc = _stage(read_csv(Path(folder) / "accuracy.csv"), False, "classify")
+    acc = staged(read_csv(Path(folder) / "accuracy.csv"), False, "classify")
     if acc is None or "nested" not in set(acc["test_set"]):
         return ""
     a = acc[acc["test_set"] == "nested"].astype({"depth": int, "level": int})
@@ -88,7 +88,7 @@ def nested(folder: Path, link: str) -> str:
         worst = min(levels, key=lambda lv: levels[lv].mean())
         where = "the outermost" if worst == 0 else "the innermost" if worst == deepest else "a middle"
         facts.append(f"{style.model_name(model)}: level {worst} ({where}, {ci_text(levels[worst])})")
-    base = _stage(read_csv(Path(folder) / "baselines.csv"), False, None)
+    base = staged(read_csv(Path(folder) / "baselines.csv"), False, None)
     if base is not None and "nested" in set(base["test_set"]):
         b = base[base["test_set"] == "nested"].astype({"depth": int, "level": int})
         for h in ("bag_of_words", "first_noun", "nearest_noun"):
@@ -103,7 +103,7 @@ def attention(folder: Path, link: str) -> str:
     """Per attention model and layer: in each run the head that looks most at the subject on the trained
     distances; its weight on the subject (trained, unseen distances), on attractors, on the noun at the
     training offset, against uniform; mean over seeds with intervals, for the widest mixed setting."""
-    att = _stage(read_csv(Path(folder) / "attention.csv"), False, "classify")
+    att = staged(read_csv(Path(folder) / "attention.csv"), False, "classify")
     if att is None or not len(_mixed(att)):
         return ""
     att = _mixed(att)
@@ -139,7 +139,7 @@ def attention(folder: Path, link: str) -> str:
 def state(folder: Path, link: str) -> str:
     """Probe accuracy (subject number from the hidden state) by tokens since the subject, per recurrent
     model and mixed training setting, mean over seeds with intervals."""
-    probe = _stage(read_csv(Path(folder) / "probe.csv"), False, "classify")
+    probe = staged(read_csv(Path(folder) / "probe.csv"), False, "classify")
     if probe is None or not len(_mixed(probe)):
         return ""
     p = _mixed(probe)

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from longdep.analysis import style
-from longdep.analysis.panels import (RUN_KEYS, _draw_baselines, _empty, _finish, _log2_ticks, _panels, _stage,
+from longdep.analysis.panels import (RUN_KEYS, draw_baselines, empty_panel, finish_figure, log2_ticks, panel_grid, staged,
                                      distance_bin, per_setting, pooled, setting_label, t_interval)
 from longdep.records import read_csv
 
@@ -27,12 +27,12 @@ def plot_nested(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt
     style.apply()
     a = acc[acc["test_set"] == "nested"]
     if not len(a):
-        return _empty("no nested-task results here")
+        return empty_panel("no nested-task results here")
     keys = ["run_id", "model", "seed", "depth", "level"]
     a = style.display(pooled(a, keys))
     a = a.assign(depth=a["depth"].astype(int), level=a["level"].astype(int))
     depths = sorted(set(a["depth"]))
-    fig, grid, axes = _panels(len(depths))
+    fig, grid, axes = panel_grid(len(depths))
     for ax, depth in zip(axes, depths):
         sub = a[a["depth"] == depth]
         sns.lineplot(data=sub, x="level", y="accuracy", **style.lines(), errorbar=t_interval, ax=ax,
@@ -40,13 +40,13 @@ def plot_nested(acc: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt
         if baselines is not None and "depth" in baselines:
             b = baselines[(baselines["test_set"] == "nested") & (baselines["depth"] == depth)
                           & baselines["heuristic"].isin(NESTED_BASELINES)]
-            _draw_baselines(ax, b, "level")
+            draw_baselines(ax, b, "level")
         ax.set_xticks(range(depth + 1), ["outer" if lv == 0 else ("inner" if lv == depth else str(lv))
                                          for lv in range(depth + 1)])
         ax.set_ylim(0.0, 1.02)
         ax.set_title(f"depth {depth} ({depth + 1} nested dependencies)")
         ax.set_xlabel("queried verb (level)")
-    return _finish(fig, grid, axes, "accuracy")
+    return finish_figure(fig, grid, axes, "accuracy")
 
 
 TARGETS = {"subject": "to the subject", "attractor": "to an attractor (mean)", "offset_noun": "to the noun at the training offset"}
@@ -59,7 +59,7 @@ def plot_attention(att: pd.DataFrame) -> plt.Figure:
     what attention that looks nowhere in particular would give each position: it is in the titles."""
     style.apply()
     if att is None or not len(att):
-        return _empty("no attention analyses in these results")
+        return empty_panel("no attention analyses in these results")
     mixed = att[att["train_min_distance"] != att["train_max_distance"]]
     att = mixed if len(mixed) else att
     hi = att["train_max_distance"].max()
@@ -97,18 +97,18 @@ def plot_state_probe(probe: pd.DataFrame) -> plt.Figure:
     recurrent model, mean over seeds with a t-interval, a panel per training setting."""
     style.apply()
     if probe is None or not len(probe):
-        return _empty("no state probes in these results")
+        return empty_panel("no state probes in these results")
     p = probe.assign(offset=(2 ** np.ceil(np.log2(probe["offset"].astype(float) + 1))).astype(int),
                      right=probe["accuracy"] * probe["n"])
     p = p.groupby([*RUN_KEYS, "offset"], as_index=False)[["right", "n"]].sum()
     fig, grid, axes, panels = per_setting(style.display(p.assign(accuracy=p["right"] / p["n"])), "offset", "accuracy")
     for ax, lo, hi, sub in panels:
         ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
-        _log2_ticks(ax, sub["offset"])
+        log2_ticks(ax, sub["offset"])
         ax.set_ylim(0.4, 1.02)
         ax.set_title(setting_label(lo, hi))
         ax.set_xlabel("tokens since the subject + 1 (bin upper end)")
-    return _finish(fig, grid, axes, "probe accuracy (subject number)")
+    return finish_figure(fig, grid, axes, "probe accuracy (subject number)")
 
 
 def mechanism_figures(folder: Path) -> list[Path]:
@@ -116,7 +116,7 @@ def mechanism_figures(folder: Path) -> list[Path]:
     the start), where the folder has them."""
     paths = []
     for csv, plot, name in (("attention.csv", plot_attention, "attention"), ("probe.csv", plot_state_probe, "state_probe")):
-        rows = _stage(read_csv(Path(folder) / csv), False)
+        rows = staged(read_csv(Path(folder) / csv), False)
         if rows is not None and len(rows):
             paths += style.save(plot(rows), Path(folder) / "figures", name)
     return paths
