@@ -7,6 +7,7 @@ a test has to fake (a full disk, W&B's writer reporting one) run in the process;
 real ``longdep`` processes (a run, a grid with workers, a sweep with its isolated points) as a
 terminal sends it, to the whole process group.
 """
+import contextlib
 import errno
 import os
 import signal
@@ -367,3 +368,37 @@ def test_report_and_figures_name_a_broken_run_record_in_one_line(reference, tmp_
     for argv in (["report", str(out)], *([["figures", str(out)]] if damage == "truncate" else [])):
         code, err = run_in_process(argv, capsys)
         assert code == 2 and len(err) == 1 and record.name in err[0] and needle in err[0], (argv, err)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_no_worker_outlives_a_grid_killed_by_sigterm_or_sigkill(tmp_path, sig):
+    """The grid's main process killed mid-training: its worker processes die with it (no orphan goes on to
+    write records after the folder's lock is released)."""
+    import psutil
+
+    proc = subprocess.Popen([EXE, "grid", "smoke", "--out", str(tmp_path / "g"), "--workers", "2", "--no-scale",
+                             "--no-figures"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and len(workers) < 2:
+        with contextlib.suppress(psutil.Error):
+            workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                       if "spawn_main" in " ".join(c.cmdline())]
+        time.sleep(0.1)
+    assert len(workers) >= 2, "the grid started no workers"
+    time.sleep(1.0)  # inside training
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [], [p.pid for p in alive]
+
+
+def test_ctrl_c_while_the_command_is_still_importing_is_one_line_and_exit_130(tmp_path):
+    """SIGINT in the first fraction of a second (imports, not yet main()): no traceback, exit 130."""
+    for delay in (0.15, 0.3, 0.6):
+        proc = subprocess.Popen([EXE, "grid", "smoke", "--out", str(tmp_path / "g"), "--no-scale"], env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert proc.returncode == 130 and lines == ["longdep: interrupted; rerun the same command to resume"], (delay, err)

@@ -3,6 +3,7 @@ arrays), with one progress line per finished cell. :mod:`longdep.grid` decides w
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +42,27 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
+def die_with_parent() -> None:
+    """On Linux, ask the kernel to SIGKILL this process when the grid's process dies however it dies
+    (SIGTERM, SIGKILL, a crash): no worker outlives its grid to write records after the folder's lock
+    is released (``prctl(PR_SET_PDEATHSIG)``). Elsewhere the pool's own shutdown is all there is."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the request took effect (re-parented to init)
+        os._exit(1)
+
+
 def init_worker(threads: int, counter=None, gpus=()) -> None:
     """A local worker: threads, Ctrl-C left to the parent, and on a machine with several GPUs one GPU of
     its own (worker k gets GPU k mod n, through ``CUDA_VISIBLE_DEVICES``, before CUDA starts)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (one line, then it stops us)
+    die_with_parent()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if counter is not None and len(gpus) > 1:
         with counter.get_lock():

@@ -22,6 +22,19 @@ grid prints), :mod:`~longdep.cli.report` (``report``), :mod:`~longdep.cli.analyz
 Bad input (unknown names, malformed values, impossible settings) prints one line naming the bad
 value and the valid choices and exits with code 2 before anything is written.
 """
-from longdep.cli.parser import build_parser, main
+import os
+import signal
+import sys
+
+
+def _early_interrupt(signum, frame) -> None:  # Ctrl-C while the command is still importing: nothing runs yet
+    os.write(2, b"\nlongdep: interrupted; rerun the same command to resume\n")
+    os._exit(130)
+
+
+if os.path.basename(sys.argv[0] or "") in ("longdep", "__main__.py"):  # the console script or python -m longdep
+    signal.signal(signal.SIGINT, _early_interrupt)  # main() installs the full handler once imports are done
+
+from longdep.cli.parser import build_parser, main  # noqa: E402
 
 __all__ = ["build_parser", "main"]

@@ -11,6 +11,8 @@ import signal
 import sys
 import threading
 
+import psutil
+
 from longdep.cli.analyze import add_parser as add_analyze_parser
 from longdep.cli.bench import add_parser as add_bench_parser
 from longdep.cli.configs import add_parser as add_config_parser
@@ -21,6 +23,7 @@ from longdep.cli.report import add_parser as add_report_parser
 from longdep.cli.scale import add_parser as add_scale_parser
 from longdep.cli.train import add_parser as add_train_parser
 from longdep.config import UsageError
+from longdep.records import run_interrupt_hooks  # imported here: a Ctrl-C handler must not import
 
 DESCRIPTION = "The longdep command line."
 EPILOG = """\
@@ -80,10 +83,6 @@ def _interrupted(signum, frame) -> None:
     is whole (atomic writes); temp files and half W&B runs are cleaned when the command is rerun."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     print("\nlongdep: interrupted; rerun the same command to resume", file=sys.stderr, flush=True)
-    import psutil
-
-    from longdep.records import run_interrupt_hooks
-
     for child in psutil.Process().children(recursive=True):  # the workers first: they stop writing
         with contextlib.suppress(psutil.Error):
             child.kill()
