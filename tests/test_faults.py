@@ -118,6 +118,8 @@ BAD_OTHER = {
     "data-n-too-large": (["data", "export", "--n", "1000000000", "--out", "x.jsonl"], "ask for fewer"),
     "data-out-is-a-folder": (["data", "export", "--n", "2", "--out", "results"], "is a directory"),
     "figures-no-folder": (["figures", "results/none"], "does not exist"),
+    "data-out-name-too-long": (["data", "export", "--n", "2", "--out", "c" * 244 + ".jsonl"], "its temporary copy needs the rest"),
+    "eval-pairs-out-is-a-folder": (["eval-pairs", "p.jsonl", "--run", "r.json", "--out", "results"], "is a directory"),
     "grid-out-too-long": (["grid", "smoke", "--out", "b" * 300], "is 300 bytes"),
     "scale-infinite-budget": (["scale", "--config", "quick", "mem_budget_gb=inf"], "mem_budget_gb must be a finite number"),
     "accelerator-not-here": (["train", *TINY, "train.accelerator=mps"], "train.accelerator=mps, but this machine has no MPS"),

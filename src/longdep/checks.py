@@ -24,6 +24,23 @@ def one_line(exc: BaseException) -> str:
 
 # ---------------------------------------------------------------- paths
 
+TEMP_SUFFIX = len(".") + len(".12345678.tmp")  # what an atomic write adds around a file's name
+
+
+def check_output_file(path: Path, what: str = "--out") -> None:
+    """UsageError unless ``path`` can be written atomically as a file: not a folder, a name short enough
+    for its temporary sibling (``.<name>.<8 chars>.tmp``), in a folder that is or can be made writable."""
+    path = Path(path)
+    check_path(path, what)
+    size = len(path.name.encode("utf-8"))
+    if size + TEMP_SUFFIX > NAME_MAX:
+        raise UsageError(f"{what}: the file name {path.name[:24]!r}... is {size} bytes; valid: at most "
+                         f"{NAME_MAX - TEMP_SUFFIX} bytes (its temporary copy needs the rest)")
+    if path.is_dir():
+        raise UsageError(f"{what} {str(path)!r} is a directory; give a file, e.g. {str(path / 'out.csv')!r}")
+    check_writable(path.parent if str(path.parent) else Path("."), "output folder")
+
+
 def results_folder(results_dir: str | Path, name: str) -> Path:
     """``<results_dir>/<name>``; ``name`` must be a plain folder name (no separators, not hidden)."""
     if not name or "/" in name or "\\" in name or name.startswith(".") or Path(name).name != name:

@@ -29,7 +29,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from longdep.checks import (NAME_MAX, UsageError, check_choice, check_choices, check_finite,  # noqa: F401
-                            check_heads, check_path, check_positive, check_writable, one_line, results_folder)
+                            check_heads, check_output_file, check_path, check_positive, check_writable, one_line,
+                            results_folder)
 
 _CONFIG_ERRORS = (OmegaConfBaseException, yaml.YAMLError)  # a wrong key or type; a malformed value or file
 

@@ -61,8 +61,11 @@ def cmd_analyze(args) -> None:
 
 
 def cmd_eval_pairs(args) -> None:
+    from longdep.config import check_output_file
     from longdep.training.pairs import score_pairs
 
+    if args.out:
+        check_output_file(Path(args.out))  # before any scoring
     scores = score_pairs(Path(args.file), Path(args.run))
     print(f"{Path(args.run).stem}: {scores['correct'].mean():.3f} of {len(scores)} minimal pairs right")
     if "distance" in scores:

@@ -42,7 +42,7 @@ def _task(overrides):
 def _generate(args):
     from longdep.tasks import split_seed
 
-    from longdep.config import EvalConfig, check_writable
+    from longdep.config import EvalConfig, check_output_file
     from longdep.training.resources import available_bytes, example_bytes
 
     spec, cfg = _task(args.overrides)
@@ -55,10 +55,7 @@ def _generate(args):
     if getattr(args, "action", None) == "pairs" and spec.to_pairs is None:
         raise UsageError(f"task {spec.name!r} has no minimal-pair form; valid: data show, data export")
     if getattr(args, "action", None) in ("export", "pairs") and args.out:
-        out = Path(args.out)
-        if out.is_dir():
-            raise UsageError(f"--out {args.out} is a directory; give a file, e.g. {out / 'examples.jsonl'}")
-        check_writable(out.parent if str(out.parent) else Path("."), "output folder")
+        check_output_file(Path(args.out))
     try:
         seed = split_seed(args.split, args.seed)
         tok, lab, meta = spec.generate(seed, args.n, cfg)
