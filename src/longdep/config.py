@@ -71,7 +71,12 @@ class TrainConfig:
     ``start_steps``: the first steps train on the task's starting-small stage (see the task config).
     ``precision``: Lightning's flag: ``32``, ``bf16-mixed`` (CPU or GPU) or ``16-mixed`` (GPU).
     ``save_weights``: keep the trained model's weights beside the run record (``runs/<run_id>.pt``),
-    for ``longdep eval-pairs``.
+    for ``longdep eval-pairs`` and for runs that start from it.
+    ``init_from``: start from the weights of an earlier run (the path of its run record,
+    ``results/<name>/runs/<run_id>.json``, trained with ``save_weights``): every tensor of the same name
+    and shape is copied, so a classifier can start from its own language model (self-pretraining: all
+    but the output head). The record keeps the source's run id and steps; the run id hashes the
+    source's run id, not its path.
     ``devices``: devices one run trains on: 1 (the default: one GPU, or the CPU), N > 1 for data-parallel
     training (DDP, N x the batch: part of the run id), ``auto`` for every device Lightning finds.
     ``checkpoint_every``: keep a checkpoint (``checkpoints/<run_id>.ckpt``) at the first validation
@@ -120,6 +125,7 @@ class TrainConfig:
     smooth: int = 5
     min_delta: float = 0.005
     weights: str = "best"
+    init_from: Optional[str] = None
 
 
 @dataclass

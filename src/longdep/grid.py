@@ -34,11 +34,19 @@ from longdep.tuning import Study, Tune, check_tune, subject_key
 @dataclass
 class Block:
     """Cells: the product of ``axes`` (dotted key -> list of values), on top of ``base``; ``config``: the
-    run config these cells start from when it is not the grid's (e.g. ``nested``, another task)."""
+    run config these cells start from when it is not the grid's (e.g. ``nested``, another task).
+    ``pretrain``: each cell first trains a pretraining run, the cell itself (recipe included) with these
+    values (e.g. ``{task.objective: lm}``: its own language model), into ``<out>/pretrain/``, and starts
+    from its weights (``train.init_from``). A block's own values win over the tuning stage's recipe,
+    so a block can ablate a part of it (e.g. ``train.lr``). ``folder``: the block's cells write to
+    ``<out>/<folder>/`` (a control beside the main results, which its tables and figures leave out); a
+    cell that another block already has is run once, where that block writes it."""
 
     base: Dict[str, Any] = field(default_factory=dict)
     axes: Dict[str, List[Any]] = field(default_factory=dict)
     config: Optional[str] = None
+    pretrain: Optional[Dict[str, Any]] = None
+    folder: Optional[str] = None
 
 
 @dataclass
@@ -71,20 +79,27 @@ def load_grid(name: str) -> Grid:
         for key, values in block.axes.items():
             if not values:
                 raise UsageError(f"grid file {path}: axis {key!r} must be a non-empty list")
+    for block in grid.also:
+        if block.folder is not None and (not re.fullmatch(r"[a-z][a-z0-9_]*", str(block.folder)) or block.folder in RESERVED):
+            raise UsageError(f"grid file {path}: folder {block.folder!r} is not a part's folder name; valid: lower-case "
+                             f"letters, digits and _, not {', '.join(RESERVED)}")
     if grid.tune is not None:
         check_tune(grid.tune, f"grid file {path}")
     return grid
 
 
 def _products(grid: Grid):
-    """``(config name, values)`` of every cell of the grid's blocks, in order. A block with a config of
-    its own gets the grid's ``base`` without its ``task.*`` keys (they belong to the grid's task)."""
-    for block in [Block(grid.base, grid.axes), *grid.also]:
+    """``(config name, values, the block's own values, block)`` of every cell of the grid's blocks, in
+    order. A block with a config of its own gets the grid's ``base`` without its ``task.*`` keys (they
+    belong to the grid's task)."""
+    main = Block(grid.base, grid.axes)
+    for block in [main, *grid.also]:
         keys = list(block.axes)
         own = block.config not in (None, grid.config)
         base = {k: v for k, v in grid.base.items() if not (own and k.startswith("task."))}
         for combo in itertools.product(*block.axes.values()):
-            yield block.config or grid.config, {**base, **block.base, **dict(zip(keys, combo))}
+            mine = {**(block.base if block is not main else {}), **dict(zip(keys, combo))}
+            yield block.config or grid.config, {**base, **mine}, mine, block
 
 
 def tune_studies(grid: Grid, out: Path, overrides=(), cells: list | None = None) -> list[Study]:
@@ -114,19 +129,43 @@ def load_cell(grid: Grid, overrides, values: dict, config: str | None = None):
 def cell_configs(grid: Grid, out: Path, overrides=(), chosen: dict | None = None) -> list:
     """Every cell of the grid as a validated RunConfig writing to ``out`` (all checked up front), with
     the tuning stage's ``chosen`` values (``{subject key: {key: value}}``; by default read from its
-    finished studies; ``{}``: untuned)."""
+    finished studies; ``{}``: untuned), each run once (blocks may share cells)."""
+    return grid_cells(grid, out, overrides, chosen)[1]
+
+
+PRETRAIN = "pretrain"  # the folder under a grid's results folder that its pretraining runs write
+RESERVED = ("runs", "tune", PRETRAIN, "figures", "checkpoints", "logs", "wandb", "tmp")  # a grid's own folders
+
+
+def grid_cells(grid: Grid, out: Path, overrides=(), chosen: dict | None = None) -> tuple[list, list]:
+    """``(pretraining runs, cells)`` of the grid (see :func:`cell_configs`): a cell of a block with
+    ``pretrain`` starts from its pretraining run's record (``<out>/pretrain/runs/<run_id>.json``)."""
+    from longdep.training.run import run_id
+
     out = Path(out)
     if grid.tune is not None and chosen is None:
         from longdep.tuning import results
 
         chosen = results(tune_studies(grid, out, overrides))[0]
-    cells = []
-    for config, values in _products(grid):
-        values = {**values, "name": out.name, "results_dir": str(out.parent)}
+    cells, pre, seen = [], {}, set()
+    for config, values, mine, block in _products(grid):
+        place = {"name": block.folder, "results_dir": str(out)} if block.folder else {"name": out.name, "results_dir": str(out.parent)}
+        values = {**values, **place}
         cfg = load_cell(grid, overrides, values, config)
         extra = (chosen or {}).get(subject_key({k: _get(cfg, k) for k in grid.tune.by})) if grid.tune else None
-        cells.append(load_cell(grid, overrides, {**values, **extra}, config) if extra else cfg)
-    return cells
+        if extra:  # the recipe, less what the block itself sets
+            values = {**values, **extra, **mine}
+            cfg = load_cell(grid, overrides, values, config)
+        if block.pretrain:
+            where = {"name": PRETRAIN, "results_dir": str(out), "train.save_weights": True}  # one for all blocks
+            source = load_cell(grid, overrides, {**values, **block.pretrain, **where}, config)
+            pre.setdefault(run_id(source), source)
+            record = out / PRETRAIN / "runs" / f"{run_id(source)}.json"
+            cfg = load_cell(grid, overrides, {**values, "train.init_from": str(record)}, config)
+        if run_id(cfg) not in seen:
+            seen.add(run_id(cfg))
+            cells.append(cfg)
+    return list(pre.values()), cells
 
 
 def _get(cfg, dotted: str):
@@ -160,12 +199,13 @@ def scale_config(grid: Grid, out: Path):
 # What records.write_atomic and style.save leave when killed: ``.<file>.<8 random chars>.tmp`` beside
 # a results file (CSV, JSON, figure), in the folders a grid writes; nothing else is ever removed.
 _TEMP = re.compile(r"^\.[^/]+\.(csv|json|png|pdf)\.[a-z0-9_]{8}\.tmp$")
-_WRITTEN = ("", "runs", "figures", "tune", "tune/runs", "tune/figures")
+_WRITTEN = ("", "runs", "figures", "tune", "tune/runs", "tune/figures", "pretrain", "pretrain/runs")
 
 
-def clean_stale_temp_files(out: Path) -> None:
-    """Remove temp files a killed longdep writer left in ``out`` (call with the folder's lock held)."""
-    for sub in _WRITTEN:
+def clean_stale_temp_files(out: Path, parts=()) -> None:
+    """Remove temp files a killed longdep writer left in ``out`` and its ``parts`` folders (call with the
+    folder's lock held)."""
+    for sub in [*_WRITTEN, *parts, *(f"{p}/runs" for p in parts)]:
         folder = Path(out) / sub
         if folder.is_dir():
             for path in folder.iterdir():
@@ -211,7 +251,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
     for file in SCHEMAS:  # a broken results file stops the grid before any cell builds on it
         read_csv(out / file)
     with exclusive(out):  # one grid per folder: a second one stops here with one line
-        clean_stale_temp_files(out)
+        clean_stale_temp_files(out, [b.folder for b in grid.also if b.folder])
         if tuned:
             from longdep.tuning import check_settings
 
@@ -249,8 +289,13 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
             chosen, rows = results(tuned)
             write_tuning(rows, out)
             print(f"grid {name}: chosen on validation: {chosen}", file=stream, flush=True)
-            cells = cell_configs(grid, out, run_overrides, chosen)
+        pre, cells = grid_cells(grid, out, run_overrides, chosen if tuned else {})
         log.update(tune_s=time.perf_counter() - start, cells=len(cells), cells_done_before=sum(map(is_done, cells)))
+        if pre:  # the pretraining runs that cells start from, first (each keeps its weights)
+            failed += _run_stage(f"grid {name} (pretraining)", pre, launcher, workers, lcfg, out / PRETRAIN, stream,
+                                 done=has_weights)
+            if failed:
+                raise SystemExit(f"longdep: {failed} pretraining run(s) failed; re-run the same command to resume them")
         failed += _run_stage(f"grid {name}", cells, launcher, workers, lcfg, out, stream)
         log["cells_s"] = time.perf_counter() - start - log["tune_s"]
         if sweep is not None:  # after the training cells, alone on the machine: timings need quiet cores
@@ -262,6 +307,14 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
     record_grid_run(out, {**log, "failed": failed, "interrupted": False})
     ran = (log.get("tune_cells", 0) - log.get("tune_done_before", 0)) + log["cells"] - log["cells_done_before"]
     return GridResult(out, failed, cells, ran)
+
+
+def has_weights(cfg) -> bool:
+    """A pretraining run is done when its record and its weights are there (a fresh clone has the
+    committed record only: the run trains again)."""
+    from longdep.training.run import is_done, results_dir, run_id, weights_path
+
+    return is_done(cfg) and weights_path(results_dir(cfg), run_id(cfg)).exists()
 
 
 def record_grid_run(out: Path, row: dict) -> None:

@@ -145,6 +145,11 @@ def validate(cfg: RunConfig) -> RunConfig:
     if tr.threads < 0:
         raise UsageError(f"train.threads must be >= 0 (0: torch default), got {tr.threads}")
     check_choice("train.seeds_forward", tr.seeds_forward, SEEDS_FORWARD)
+    if tr.init_from is not None and not str(tr.init_from).endswith(".json"):
+        raise UsageError(f"train.init_from={tr.init_from!r} is not a run record; valid: results/<name>/runs/<run_id>.json")
+    if tr.init_from and tr.seeds_together:
+        raise UsageError("train.init_from cannot start a stacked seed group (each seed has its own source); "
+                         "valid: train.seeds_together=false")
     check_choice("train.schedule", tr.schedule, SCHEDULES)
     check_choice("train.weights", tr.weights, WEIGHTS)
     for what in ("warmup_steps", "decay_steps", "patience"):

@@ -22,6 +22,7 @@ import errno
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,7 +39,8 @@ from longdep.training.evaluate import evaluate, write_baselines
 # from before them: a config holding such a value leaves the key out of its hash and keeps its old run id.
 # (A new key that changes what a run computes goes here with its neutral value.)
 ADDED_KEYS = {"train": {"schedule": "constant", "warmup_steps": 0, "min_lr_ratio": 0.1, "decay_steps": 0,  # the
-                        "patience": 0, "smooth": 5, "min_delta": 0.005, "weights": "last"}}  # convergence protocol
+                        "patience": 0, "smooth": 5, "min_delta": 0.005, "weights": "last",  # convergence protocol
+                        "init_from": None}}  # self-pretraining
 
 
 def run_id(cfg: RunConfig) -> str:
@@ -53,6 +55,8 @@ def run_id(cfg: RunConfig) -> str:
         for k, before in keys.items():
             if d[section].get(k, before) == before:
                 d[section].pop(k, None)
+    if d["train"].get("init_from"):  # the source run, wherever its folder now lives
+        d["train"]["init_from"] = Path(d["train"]["init_from"]).stem
     if str(d["train"]["devices"]) == "1":  # one device: the result of any device; N: N ranks, N x the batch
         d["train"].pop("devices")
     if d["train"]["precision"] == "32":  # fp32 runs keep the ids they had before the setting existed
@@ -227,8 +231,11 @@ def train_one(cfg: RunConfig, logger=None, callbacks=()) -> dict:
     rid = run_id(cfg)
     out = results_dir(cfg)
     check_places(cfg, out)
+    source = init_source(cfg)
     start = time.perf_counter()
     data, module, clock = prepare_run(cfg)
+    if source is not None:
+        load_source(module.model, source)
     if logger is None:
         logger = tracking.make_logger(cfg, rid, out)
     ckpt = checkpoint_path(out, rid)
@@ -248,7 +255,8 @@ def train_one(cfg: RunConfig, logger=None, callbacks=()) -> dict:
         clock["training_steps"] = time.perf_counter() - mark - module.val_time
         if trainer.global_rank != 0:  # under DDP only rank 0 evaluates and writes results
             return {"run_id": rid, "rank": trainer.global_rank}
-        return finish_run(cfg, rid, module, int(trainer.global_step), start, train_time, clock, logger)
+        extra = {"init_from": source.summary} if source is not None else None
+        return finish_run(cfg, rid, module, int(trainer.global_step), start, train_time, clock, logger, extra)
     except BaseException as exc:
         if logger is not None:  # never leave a W&B run open for the next cell of this process
             tracking.finish(failed=True)
@@ -332,6 +340,69 @@ def save_weights(model, path: Path) -> None:
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
     write_atomic(path, buf.getvalue())
+
+
+@dataclass
+class Source:
+    """The run a run starts from (``train.init_from``): its weights and what its record says of it."""
+
+    weights: dict
+    summary: dict  # run_id, steps, examples (steps x batch size), objective: kept in the new run's record
+
+
+def init_source(cfg: RunConfig) -> Source | None:
+    """``train.init_from``'s weights and summary, read and checked before any work (None without one):
+    a one-line UsageError when the record is missing or unreadable or kept no weights."""
+    from longdep.config import UsageError
+    from longdep.records import read_json
+
+    if not cfg.train.init_from:
+        return None
+    path = Path(cfg.train.init_from)
+    try:
+        rec = read_json(path)
+        rid, steps, batch = rec["run_id"], int(rec["steps"]), int(rec["config"]["train"]["batch_size"])
+        objective = rec["config"]["task"].get("objective", "classify")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        what = f"it lacks {exc}" if isinstance(exc, KeyError) else one_line(exc)
+        raise UsageError(f"train.init_from={path}: not a run record (results/<name>/runs/<run_id>.json): {what}") from None
+    weights = weights_path(path.parent.parent, rid)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UsageError(f"train.init_from={path}: run {rid} kept no weights ({weights} is missing); "
+                         "train it with train.save_weights=true") from None
+    except Exception as exc:  # noqa: BLE001 -- truncated, corrupted or not ours
+        raise UsageError(f"train.init_from={path}: {weights} is not a state dict: {one_line(exc)}") from None
+    if not isinstance(state, dict):
+        raise UsageError(f"train.init_from={path}: {weights} is not a state dict")
+    return Source(state, {"run_id": rid, "steps": steps, "examples": steps * batch, "objective": objective})
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# What a run started from another may leave as initialised: the output head (a language model's covers
+# the vocabulary, a classifier's the labels).
+OWN_HEAD = "head."
+
+
+def load_source(model, source: Source) -> None:
+    """Copy every tensor of ``source`` whose name and shape the model shares; every other tensor of the
+    model must belong to its output head (else the weights are another architecture's: UsageError)."""
+    from longdep.config import UsageError
+
+    own = model.state_dict()
+    fits = {k: v for k, v in source.weights.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    missing = [k for k in own if k not in fits and not k.startswith(OWN_HEAD)]
+    if missing:
+        k = missing[0]
+        got = tuple(source.weights[k].shape) if k in source.weights else "no such tensor"
+        raise UsageError(f"train.init_from: run {source.summary['run_id']}'s weights do not fit this model: "
+                         f"{k} {tuple(own[k].shape)} vs {got}; valid: a run of the same model and width")
+    model.load_state_dict(fits, strict=False)
 
 
 def load_trained(record_path: Path):
