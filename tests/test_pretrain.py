@@ -1,0 +1,163 @@
+"""Self-pretraining (``train.init_from``) and the grid's control blocks (a folder of their own, a
+pretraining stage, block values that win over the recipe, shared cells run once)."""
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from longdep.config import UsageError
+from longdep.training.config import load_config
+
+from conftest import TINY
+
+SOURCE = ["model.name=lstm", "task.objective=lm", "train.save_weights=true", *TINY]
+
+
+def _train(tmp_path, name, *overrides):
+    from longdep.training.run import train_one
+
+    return train_one(load_config("train", [*TINY, f"results_dir={tmp_path}", f"name={name}", *overrides]))
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A tiny LSTM language model that kept its weights: (record path, record)."""
+    tmp = tmp_path_factory.mktemp("source")
+    rec = _train(tmp, "lm", *SOURCE)
+    return tmp / "lm" / "runs" / f"{rec['run_id']}.json", rec
+
+
+def test_a_classifier_starts_from_its_language_model_with_every_tensor_but_the_head(source, tmp_path, monkeypatch):
+    from longdep.training import run
+
+    path, rec = source
+    lm = torch.load(path.with_suffix(".pt"), weights_only=True)
+    seen = {}
+    real = run.load_source
+
+    def spy(model, src):  # the weights the classifier holds right after it was initialised from the source
+        real(model, src)
+        seen.update({k: v.clone() for k, v in model.state_dict().items()})
+
+    monkeypatch.setattr(run, "load_source", spy)
+    out = _train(tmp_path, "clf", "model.name=lstm", f"train.init_from={path}")
+    body = [k for k in seen if not k.startswith("head.")]
+    assert body and all(torch.equal(seen[k], lm[k]) for k in body)  # the LM's embedding and recurrence
+    assert seen["head.weight"].shape[0] == 2 != lm["head.weight"].shape[0]  # the classifier's own head
+    assert out["init_from"] == {"run_id": rec["run_id"], "steps": rec["steps"], "examples": rec["steps"] * 32,
+                                "objective": "lm"}
+
+
+def test_the_run_id_hashes_the_source_run_not_where_its_folder_lives(source, tmp_path):
+    from longdep.training.run import run_id
+
+    path, rec = source
+    moved = tmp_path / "elsewhere" / "runs" / path.name
+    a = load_config("train", [*TINY, "model.name=lstm", f"train.init_from={path}"])
+    b = load_config("train", [*TINY, "model.name=lstm", f"train.init_from={moved}"])
+    c = load_config("train", [*TINY, "model.name=lstm"])
+    assert run_id(a) == run_id(b) != run_id(c)
+    assert run_id(c) == run_id(load_config("train", [*TINY, "model.name=lstm", "train.init_from=null"]))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("x", "is not a run record; valid: results/<name>/runs/<run_id>.json"),
+    ("{tmp}/none.json", "not a run record"),
+    ("{tmp}/broken.json", "not a run record"),
+    ("{tmp}/nopt/runs/r.json", "kept no weights"),
+])
+def test_a_bad_source_is_one_line_before_anything_is_written(tmp_path, bad, message):
+    from longdep.training.run import train_one
+
+    (tmp_path / "broken.json").write_text("{\"run_id\": ")
+    (tmp_path / "nopt" / "runs").mkdir(parents=True)
+    (tmp_path / "nopt" / "runs" / "r.json").write_text(json.dumps(
+        {"run_id": "r", "steps": 4, "config": {"train": {"batch_size": 32}, "task": {}}}))
+    with pytest.raises(UsageError, match=message):
+        train_one(load_config("train", [*TINY, f"results_dir={tmp_path}", "name=out",
+                                        f"train.init_from={bad.format(tmp=tmp_path)}"]))
+    assert not (tmp_path / "out" / "runs").exists() or not list((tmp_path / "out" / "runs").iterdir())
+
+
+def test_weights_of_another_architecture_are_refused(source, tmp_path):
+    path, _ = source
+    with pytest.raises(UsageError, match="weights do not fit this model: .*valid: a run of the same model and width"):
+        _train(tmp_path, "clf", "model.name=transformer", f"train.init_from={path}")
+    with pytest.raises(UsageError, match="weights do not fit"):
+        _train(tmp_path, "clf", "model.name=lstm", "model.d_model=32", f"train.init_from={path}")
+
+
+def test_a_stacked_seed_group_cannot_start_from_a_source(source):
+    with pytest.raises(UsageError, match="cannot start a stacked seed group"):
+        load_config("train", [*TINY, f"train.init_from={source[0]}", "train.seeds_together=true"])
+
+
+CONTROLS = """
+config: train
+base: {task.distance: 1, task.max_distance: 3, train.max_steps: 4, train.val_every: 2, train.val_size: 32,
+       train.progress: false, model.d_model: 16, model.d_ff: 32, model.heads: 2, eval.span: 1,
+       eval.n_per_distance: 4, eval.attractor_distances: [], eval.probes: false, wandb.enabled: false,
+       train.patience: 0}
+axes: {model.name: [lstm], train.seed: [0, 1]}
+also:
+  - folder: pretrained
+    pretrain: {task.objective: lm}
+    axes: {model.name: [lstm], train.seed: [0, 1]}
+  - folder: recipe
+    base: {train.lr: 0.002}
+    axes: {model.name: [lstm], train.seed: [0]}
+  - folder: recipe
+    base: {train.lr: 0.001}
+    axes: {model.name: [lstm], train.seed: [0]}
+"""
+
+
+def test_a_grid_pretrains_each_cell_first_and_writes_each_control_to_its_folder(tmp_path, monkeypatch):
+    from longdep.grid import run_grid
+    from longdep.records import read_csv
+
+    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
+    (tmp_path / "controls.yaml").write_text(CONTROLS)
+    res = run_grid("controls", tmp_path / "out", stream=io.StringIO(), scale=False)
+    out = tmp_path / "out"
+    assert res.failed == 0
+    # train.lr: 0.001 is the main cells' own value: that cell is run once, in the main folder
+    assert [c.name for c in res.cells] == ["out", "out", "pretrained", "pretrained", "recipe"]
+    assert len(list((out / "runs").glob("*.json"))) == 2
+    assert len(list((out / "recipe" / "runs").glob("*.json"))) == 1
+    pre = sorted((out / "pretrain" / "runs").glob("*.json"))
+    assert len(pre) == 2 and all(p.with_suffix(".pt").exists() for p in pre)
+    assert {json.loads(p.read_text())["config"]["task"]["objective"] for p in pre} == {"lm"}
+    started = [json.loads(p.read_text()) for p in (out / "pretrained" / "runs").glob("*.json")]
+    assert sorted(r["init_from"]["run_id"] for r in started) == sorted(p.stem for p in pre)
+    assert set(read_csv(out / "accuracy.csv")["run_id"]) == {p.stem for p in (out / "runs").glob("*.json")}
+    assert set(read_csv(out / "pretrained" / "accuracy.csv")["run_id"]) == {r["run_id"] for r in started}
+    again = run_grid("controls", out, stream=io.StringIO(), scale=False)
+    assert again.ran == 0
+    for p in pre:  # weights lost (a fresh clone keeps records, not .pt files): the pretraining runs train again
+        p.with_suffix(".pt").unlink()
+    log = io.StringIO()
+    run_grid("controls", out, stream=log, scale=False)
+    assert "(pretraining): 2 cells, 0 done, 2 to run" in log.getvalue() and "grid controls: 5 cells, 5 done" in log.getvalue()
+
+
+def test_a_block_value_wins_over_the_tuned_recipe(tmp_path, monkeypatch):
+    from longdep.grid import cell_configs, load_grid
+
+    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
+    (tmp_path / "t.yaml").write_text(CONTROLS + "tune:\n  by: [model.name]\n  space:\n"
+                                     "    train.lr: {low: 0.0001, high: 0.1, log: true}\n")
+    cells = cell_configs(load_grid("t"), tmp_path / "out", chosen={"lstm": {"train.lr": 0.05}})
+    assert [c.train.lr for c in cells] == [0.05, 0.05, 0.05, 0.05, 0.002, 0.001]
+
+
+@pytest.mark.parametrize("folder", ["runs", "tune", "pretrain", "Bad-Name", "a/b"])
+def test_a_control_folder_must_be_a_plain_name_not_one_of_the_grids_own(tmp_path, monkeypatch, folder):
+    from longdep.grid import load_grid
+
+    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
+    (tmp_path / "g.yaml").write_text(CONTROLS.replace("folder: recipe", f"folder: {json.dumps(folder)}"))
+    with pytest.raises(UsageError, match=f"folder '{folder}' is not a part's folder name; valid: lower-case"):
+        load_grid("g")
