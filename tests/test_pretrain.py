@@ -100,7 +100,7 @@ base: {task.distance: 1, task.max_distance: 3, train.max_steps: 4, train.val_eve
        train.progress: false, model.d_model: 16, model.d_ff: 32, model.heads: 2, eval.span: 1,
        eval.n_per_distance: 4, eval.attractor_distances: [], eval.probes: false, wandb.enabled: false,
        train.patience: 0}
-axes: {model.name: [lstm], train.seed: [0, 1]}
+axes: {model.name: [lstm, transformer], train.seed: [0, 1]}
 also:
   - folder: pretrained
     pretrain: {task.objective: lm}
@@ -111,21 +111,32 @@ also:
   - folder: recipe
     base: {train.lr: 0.001}
     axes: {model.name: [lstm], train.seed: [0]}
+  - folder: positions
+    axes: {model.name: [transformer], model.positions: [rope, sinusoidal], train.seed: [0, 1]}
 """
 
 
-def test_a_grid_pretrains_each_cell_first_and_writes_each_control_to_its_folder(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def controls(tmp_path_factory):
+    """The CONTROLS grid run once: (its results folder, the GridResult)."""
     from longdep.grid import run_grid
+
+    tmp = tmp_path_factory.mktemp("controls")
+    (tmp / "controls.yaml").write_text(CONTROLS)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LONGDEP_EXPERIMENTS", str(tmp))
+        res = run_grid("controls", tmp / "out", stream=io.StringIO(), scale=False)
+    return tmp / "out", res
+
+
+def test_a_grid_pretrains_each_cell_first_and_writes_each_control_to_its_folder(controls):
     from longdep.records import read_csv
 
-    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(tmp_path))
-    (tmp_path / "controls.yaml").write_text(CONTROLS)
-    res = run_grid("controls", tmp_path / "out", stream=io.StringIO(), scale=False)
-    out = tmp_path / "out"
+    out, res = controls
     assert res.failed == 0
-    # train.lr: 0.001 is the main cells' own value: that cell is run once, in the main folder
-    assert [c.name for c in res.cells] == ["out", "out", "pretrained", "pretrained", "recipe"]
-    assert len(list((out / "runs").glob("*.json"))) == 2
+    # train.lr: 0.001 and sinusoidal positions are the main cells' own: run once, in the main folder
+    assert [c.name for c in res.cells] == ["out"] * 4 + ["pretrained", "pretrained", "recipe", "positions", "positions"]
+    assert len(list((out / "runs").glob("*.json"))) == 4
     assert len(list((out / "recipe" / "runs").glob("*.json"))) == 1
     pre = sorted((out / "pretrain" / "runs").glob("*.json"))
     assert len(pre) == 2 and all(p.with_suffix(".pt").exists() for p in pre)
@@ -134,13 +145,45 @@ def test_a_grid_pretrains_each_cell_first_and_writes_each_control_to_its_folder(
     assert sorted(r["init_from"]["run_id"] for r in started) == sorted(p.stem for p in pre)
     assert set(read_csv(out / "accuracy.csv")["run_id"]) == {p.stem for p in (out / "runs").glob("*.json")}
     assert set(read_csv(out / "pretrained" / "accuracy.csv")["run_id"]) == {r["run_id"] for r in started}
-    again = run_grid("controls", out, stream=io.StringIO(), scale=False)
-    assert again.ran == 0
-    for p in pre:  # weights lost (a fresh clone keeps records, not .pt files): the pretraining runs train again
-        p.with_suffix(".pt").unlink()
+
+
+def test_a_resumed_grid_trains_again_only_pretraining_runs_whose_weights_are_gone(controls, tmp_path, monkeypatch):
+    import shutil
+
+    from longdep.grid import run_grid
+
+    out = tmp_path / "out"
+    shutil.copytree(controls[0], out)
+    monkeypatch.setenv("LONGDEP_EXPERIMENTS", str(controls[0].parent))
+    assert run_grid("controls", out, stream=io.StringIO(), scale=False).ran == 0
+    for p in (out / "pretrain" / "runs").glob("*.pt"):  # a fresh clone keeps records, not .pt files
+        p.unlink()
     log = io.StringIO()
     run_grid("controls", out, stream=log, scale=False)
-    assert "(pretraining): 2 cells, 0 done, 2 to run" in log.getvalue() and "grid controls: 5 cells, 5 done" in log.getvalue()
+    assert "(pretraining): 2 cells, 0 done, 2 to run" in log.getvalue() and "grid controls: 9 cells, 9 done" in log.getvalue()
+
+
+def test_the_report_reads_each_control_against_the_main_cells(controls):
+    from longdep.analysis import controls_report as cr
+    from longdep.analysis import style
+    from longdep.analysis.report import render
+
+    out, _ = controls
+    runs = cr.load(out)
+    assert sorted(runs["part"].value_counts().items()) == [("main", 4), ("positions", 2), ("pretrained", 2), ("recipe", 1)]
+    pos, facts = cr.positions_table(runs)
+    assert [line.split(" | ")[2] for line in pos.splitlines()[2:]] == ["sinusoidal", "rope"]  # main cell first
+    pre, pfacts = cr.pretrained_table(runs)
+    assert [line.split(" | ")[1] for line in pre.splitlines()[2:]] == ["scratch", "own LM"]
+    rec, rfacts = cr.recipe_table(runs)
+    assert [line.split(" | ")[1] for line in rec.splitlines()[2:]] == ["the tuned recipe", "lr 0.002 (tuned 0.001)"]
+    assert rec.splitlines()[2].split(" | ")[2] == "1"  # the tuned recipe: the main cell of the recipe part's seed
+    text = render(out)
+    for title in ("Control: position encodings", "Control: self-pretraining", "Control: what each part of the recipe",
+                  "- Positions, " + style.model_name("transformer") + " classifier", "- Self-pretraining, LSTM classifier", "- Recipe, LSTM"):
+        assert title in text
+    to95 = runs[runs["part"] == "pretrained"]["to95"].dropna()  # a pretrained run counts its pretraining's examples
+    assert (to95 >= runs[runs["part"] == "pretrained"]["pretrain_examples"].min()).all()
 
 
 def test_a_block_value_wins_over_the_tuned_recipe(tmp_path, monkeypatch):
@@ -150,7 +193,7 @@ def test_a_block_value_wins_over_the_tuned_recipe(tmp_path, monkeypatch):
     (tmp_path / "t.yaml").write_text(CONTROLS + "tune:\n  by: [model.name]\n  space:\n"
                                      "    train.lr: {low: 0.0001, high: 0.1, log: true}\n")
     cells = cell_configs(load_grid("t"), tmp_path / "out", chosen={"lstm": {"train.lr": 0.05}})
-    assert [c.train.lr for c in cells] == [0.05, 0.05, 0.05, 0.05, 0.002, 0.001]
+    assert [c.train.lr for c in cells if c.model.name == "lstm"] == [0.05, 0.05, 0.05, 0.05, 0.002, 0.001]
 
 
 @pytest.mark.parametrize("folder", ["runs", "tune", "pretrain", "Bad-Name", "a/b"])

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from longdep.analysis import figures, style
+from longdep.analysis import controls_report as controls, figures, style
 from longdep.analysis.bench_report import is_bench, render_bench
 from longdep.analysis.convergence_report import load_protocol_runs, speed_findings, verdict
 from longdep.analysis.convergence_report import sections as convergence_sections
@@ -314,6 +314,7 @@ def render(folder: Path, link: str | None = None, short: bool = False) -> str:
         + figure(folder, link, "steps_to_criterion", "steps to criterion")
         + figure(folder, link, "learning_curves", "learning curves"),
         *sections(folder, link or folder.as_posix()),
+        *controls.sections(folder),
         *([cost] if (cost := render_cost(folder, link)) else []),
         end,
     ]) + "\n"
@@ -343,7 +344,8 @@ def summary(folder: Path, link: str) -> list[str]:
         out = [scope(folder), *([verdict(runs)] if protocol else []),
                FINDINGS.replace(" above", " in the report") + findings(facts, probe_facts, seed_split(acc)),
                *(["**How fast, apart from how far** (the report's *two answers* table):\n\n" + speed_findings(runs)]
-                 if protocol and speed_findings(runs) else [])]
+                 if protocol and speed_findings(runs) else []),
+               *controls.summary(folder)]
     return out + [f"Every table, figure and interval behind this: [{link}/{REPORT}]({link}/{REPORT})."]
 
 

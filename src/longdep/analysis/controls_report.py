@@ -1,0 +1,236 @@
+"""The controls beside a grid's main results (issue 28), each read against the main folder's own cells:
+
+- ``positions/``: attention models with other position encodings (the main cells are sinusoidal);
+- ``pretrained/``: classifiers that started from their own language model (``pretrain/`` holds those);
+  the main cells trained from scratch;
+- ``recipe/``: one part of each model's tuned recipe changed (the main cells hold the recipe).
+
+    from longdep.analysis import controls_report as cr
+    print("\\n\\n".join(cr.sections(Path("results/paper"))))
+
+Every row is a model and variant: its seeds, test accuracy on the trained, unseen and far distances
+(seed-level 95% t-intervals), how its runs ended, and for the recipe and pretraining parts the training
+examples to 95% validation accuracy (median over the runs that got there; a pretrained run counts its
+pretraining's examples too) and the best validation accuracy.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from longdep.analysis import style
+from longdep.analysis.panels import ci_text, staged, whole
+from longdep.analysis.tables import markdown, mixed, run_accuracy
+from longdep.records import read_csv, run_records
+
+PARTS = ("positions", "pretrained", "recipe")
+CRITERION = 0.95
+
+
+def has_controls(folder: Path) -> bool:
+    return any((Path(folder) / p / "runs").is_dir() for p in PARTS)
+
+
+def load(folder: Path) -> pd.DataFrame:
+    """One row per run of ``folder`` (as ``part`` "main") and of its control folders: model, objective,
+    seed, training range, the options the controls vary, how it ended, examples to 95% and the best
+    validation accuracy, and its test accuracy on the trained, unseen and far distances."""
+    rows, accs = [], []
+    for part in ("main", *PARTS):
+        where = Path(folder) if part == "main" else Path(folder) / part
+        if not (where / "runs").is_dir():
+            continue
+        acc = read_csv(where / "accuracy.csv")
+        if acc is not None:
+            accs.append(run_accuracy(mixed(staged(acc, False, None))))
+        for rec in run_records(where):
+            c, t = rec["config"], rec["config"]["train"]
+            if c["task"].get("name", "agreement") != "agreement" or c["task"].get("max_distance") in (None, c["task"].get("distance")):
+                continue
+            curve = rec.get("val_curve") or []
+            pre = (rec.get("init_from") or {}).get("examples", 0)
+            reach = next((s * t["batch_size"] for s, a in curve if a >= CRITERION), None)
+            rows.append({"part": part, "run_id": rec["run_id"], "model": c["model"]["name"],
+                         "objective": c["task"].get("objective", "classify"), "seed": t["seed"],
+                         "D": c["task"]["max_distance"], "small": bool(t.get("start_steps")),
+                         "positions": c["model"].get("positions", "sinusoidal"), "norm": c["model"].get("norm"),
+                         "lr": t["lr"], "schedule": t.get("schedule", "constant"), "warmup": t.get("warmup_steps", 0),
+                         "pretrained": bool(t.get("init_from")), "pretrain_examples": pre,
+                         "end": rec.get("end_reason") or "cap", "rising": bool(rec.get("still_improving")),
+                         "to95": None if reach is None else reach + pre,
+                         "best_val": max((a for _, a in curve), default=np.nan)})
+    runs = pd.DataFrame(rows)
+    if not len(runs):
+        return runs
+    runs = runs[~runs["small"]]
+    acc = pd.concat(accs) if accs else pd.DataFrame(columns=["run_id", "trained", "unseen", "far"])
+    return runs.merge(acc.drop_duplicates("run_id"), on="run_id", how="left")
+
+
+def _row(label: list, sub: pd.DataFrame, speed: bool) -> list:
+    ended = ", ".join(f"{int(n)} {r}" for r, n in sub["end"].value_counts().items())
+    rising = int((sub["rising"] & (sub["end"] == "cap")).sum())
+    cells = [*label, len(sub), ci_text(sub["trained"].dropna()), ci_text(sub["unseen"].dropna()), ci_text(sub["far"].dropna())]
+    if speed:
+        got = sub["to95"].dropna()
+        cells += [f"{np.median(got):,.0f} ({len(got)}/{len(sub)})" if len(got) else f"never (0/{len(sub)})",
+                  ci_text(sub["best_val"])]
+    return cells + [ended + (f"; {rising} still improving at the cap" if rising else "")]
+
+
+HEAD = ["seeds", "trained distances", "unseen (D+1 .. 4D)", "far (2D+1 .. 4D)"]
+SPEED = ["examples to 95% (median, reached)", "best val. acc."]
+
+
+def positions_table(runs: pd.DataFrame) -> tuple[str, dict]:
+    """Per objective and attention model: every encoding (sinusoidal: the main cells) at the range the
+    positions part trained on; facts ``{(objective, model, positions): far accuracy}``."""
+    pos = runs[runs["part"] == "positions"]
+    if not len(pos):
+        return "", {}
+    D = int(pos["D"].iloc[0])
+    keep = runs[(runs["D"] == D) & runs["model"].isin(set(pos["model"])) & runs["part"].isin(["main", "positions"])]
+    rows, facts = [], {}
+    for (objective, model), sub in _ordered(keep, ["objective", "model"]):
+        for enc in ("sinusoidal", "learned", "rope", "none"):
+            s = sub[sub["positions"] == enc]
+            if len(s):
+                rows.append(_row([objective, style.model_name(model), enc], s, False))
+                facts[(objective, model, enc)] = float(s["far"].mean())
+    return markdown(["objective", "model", "positions", *HEAD, "ended"], rows), facts | {"D": D}
+
+
+def pretrained_table(runs: pd.DataFrame) -> tuple[str, dict]:
+    """Per model: the classifier from scratch (main) and from its own language model, at the pretrained
+    part's range; facts ``{(model, start): (trained acc, median examples to 95%)}``."""
+    pre = runs[runs["part"] == "pretrained"]
+    if not len(pre):
+        return "", {}
+    D = int(pre["D"].iloc[0])
+    keep = runs[(runs["D"] == D) & (runs["objective"] == "classify") & runs["model"].isin(set(pre["model"]))
+                & ((runs["part"] == "pretrained") | ((runs["part"] == "main") & (runs["positions"] == "sinusoidal")))]
+    rows, facts = [], {}
+    for (model,), sub in _ordered(keep, ["model"]):
+        for start, s in (("scratch", sub[~sub["pretrained"]]), ("own LM", sub[sub["pretrained"]])):
+            if len(s):
+                rows.append(_row([style.model_name(model), start], s, True))
+                got = s["to95"].dropna()
+                facts[(model, start)] = (float(s["trained"].mean()), float(np.median(got)) if len(got) else np.inf)
+    return markdown(["model", "start", *HEAD, *SPEED, "ended"], rows), facts | {"D": D}
+
+
+def recipe_label(run: pd.Series, base: pd.Series) -> str:
+    """What a recipe run changed against its model's tuned recipe (``base``, a main run of the same model)."""
+    parts = []
+    if run["warmup"] != base["warmup"]:
+        parts.append(f"warmup {int(run['warmup'])}")
+    if run["schedule"] != base["schedule"]:
+        parts.append(f"{run['schedule']} lr")
+    if not np.isclose(run["lr"], base["lr"]):
+        parts.append(f"lr {run['lr']:.2g} (tuned {base['lr']:.2g})")
+    if run["norm"] != base["norm"]:
+        parts.append(f"{run['norm']}-norm")
+    if run["positions"] != base["positions"]:
+        parts.append(f"{run['positions']} positions")
+    return ", ".join(parts) or "the tuned recipe"
+
+
+def recipe_table(runs: pd.DataFrame) -> tuple[str, dict]:
+    """Per model: the tuned recipe (main cells, the seeds the recipe part ran) and each change of one part
+    of it; facts ``{(model, label): (trained acc, median examples to 95%)}``."""
+    rec = runs[runs["part"] == "recipe"]
+    if not len(rec):
+        return "", {}
+    D, seeds = int(rec["D"].iloc[0]), set(rec["seed"])
+    main = runs[(runs["part"] == "main") & (runs["D"] == D) & (runs["objective"] == "classify") & runs["seed"].isin(seeds)
+                & (runs["positions"] == "sinusoidal") & ~runs["pretrained"]]
+    rows, facts = [], {}
+    for (model,), sub in _ordered(rec, ["model"]):
+        base = main[main["model"] == model]
+        if not len(base):
+            continue
+        labelled = [("the tuned recipe", base)] + list(sub.assign(label=[recipe_label(r, base.iloc[0]) for _, r in sub.iterrows()])
+                                                     .groupby("label", sort=True))
+        for label, s in labelled:
+            rows.append(_row([style.model_name(model), label], s, True))
+            got = s["to95"].dropna()
+            facts[(model, label)] = (float(s["trained"].mean()), float(np.median(got)) if len(got) else np.inf)
+    return markdown(["model", "recipe", *HEAD, *SPEED, "ended"], rows), facts | {"D": D}
+
+
+def _ordered(df: pd.DataFrame, keys: list):
+    """``(key tuple, rows)`` per group of ``keys``, models in the ladder's order."""
+    order = {m: i for i, m in enumerate(style.model_order())}
+    rank = lambda k: tuple(order.get(x, 99) if key == "model" else str(x) for key, x in zip(keys, k))  # noqa: E731
+    yield from sorted(df.groupby(keys), key=lambda kg: rank(kg[0]))
+
+
+def findings(pos: dict, pre: dict, recipe: dict) -> str:
+    """Bullets stated from the three tables' facts (empty parts say nothing)."""
+    out, name = [], style.model_name
+    if pos:
+        D = pos["D"]
+        for objective in ("classify", "lm"):
+            for model in style.model_order():
+                got = {k[2]: v for k, v in pos.items() if isinstance(k, tuple) and k[:2] == (objective, model)}
+                if len(got) > 1:
+                    text = ", ".join(f"{enc} {v:.2f}" for enc, v in got.items())
+                    best = max(got, key=got.get)
+                    out.append(f"- Positions, {name(model)} {'classifier' if objective == 'classify' else 'language model'} "
+                               f"trained on 1-{whole(D)}, accuracy far beyond it ({2 * D + 1}-{4 * D}): {text}; best: {best}.")
+    if pre:
+        for model in style.model_order():
+            if (model, "scratch") in pre and (model, "own LM") in pre:
+                (a, e), (b, f) = pre[(model, "scratch")], pre[(model, "own LM")]
+                out.append(f"- Self-pretraining, {name(model)} classifier on 1-{whole(pre['D'])}: trained-distance accuracy "
+                           f"{a:.2f} from scratch, {b:.2f} from its own language model; examples to 95% "
+                           f"{_examples(e)} vs {_examples(f)} (pretraining included).")
+    if recipe:
+        for model in style.model_order():
+            mine = {k[1]: v for k, v in recipe.items() if isinstance(k, tuple) and k[0] == model}
+            if "the tuned recipe" in mine and len(mine) > 1:
+                acc, ex = mine.pop("the tuned recipe")
+                text = "; ".join(f"{label}: {a:.2f}, {_examples(e)}" for label, (a, e) in mine.items())
+                out.append(f"- Recipe, {name(model)} on 1-{whole(recipe['D'])} (trained-distance accuracy, examples to 95%): "
+                           f"tuned {acc:.2f}, {_examples(ex)}; {text}.")
+    return "\n".join(out)
+
+
+def _examples(x: float) -> str:
+    return "never" if not np.isfinite(x) else f"{x:,.0f}"
+
+
+def sections(folder: Path) -> list[str]:
+    """The report's control sections for ``folder`` ([] without control folders)."""
+    if not has_controls(folder):
+        return []
+    runs = load(folder)
+    (pt, pf), (st, sf), (rt, rf) = positions_table(runs), pretrained_table(runs), recipe_table(runs)
+    out = []
+    if pt:
+        out.append("**Control: position encodings** (attention models trained on 1-%s; sinusoidal is the headline's "
+                   "cell, the others `positions/`; test accuracy, seed-level 95%% t-intervals):\n\n%s" % (whole(pf["D"]), pt))
+    if st:
+        out.append("**Control: self-pretraining** (the classifier from scratch, the headline's cell, against the same "
+                   "recipe started from its own language model on the same training distribution, `pretrain/` then "
+                   "`pretrained/`; examples to 95%% count the pretraining's):\n\n%s" % st)
+    if rt:
+        out.append("**Control: what each part of the recipe is worth** (one part of the tuned recipe changed at a time, "
+                   "`recipe/`; positions were not tuned, every model uses sinusoidal, and the positions control is above):"
+                   "\n\n%s" % rt)
+    text = findings(pf, sf, rf)
+    if text:
+        out.append("**What the controls changed** (stated from the tables above):\n\n" + text)
+    return out
+
+
+def summary(folder: Path) -> list[str]:
+    """The README's lines on the controls: the findings alone ([] without control folders)."""
+    if not has_controls(folder):
+        return []
+    runs = load(folder)
+    text = findings(positions_table(runs)[1], pretrained_table(runs)[1], recipe_table(runs)[1])
+    return ["**What the controls changed** (positions, self-pretraining, the recipe; the report's control tables):\n\n"
+            + text] if text else []

@@ -1,0 +1,59 @@
+"""What the reports share: one Markdown table writer and the filters every section applies.
+
+    from longdep.analysis.tables import markdown, mixed, run_accuracy
+    print(markdown(["model", "accuracy"], [["LSTM", "0.99 ± 0.01"]]))
+
+The filters take a table of per-slice rows (``accuracy.csv``) and return the rows of one kind:
+``mixed`` (runs trained on a range of distances, the headline), and the test distances a run was
+``trained`` on, ``unseen`` beyond them (D+1 .. 4D) and ``far`` beyond twice them (2D+1 .. 4D).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from longdep.analysis.panels import pooled
+
+
+def markdown(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """A Markdown table: the header, the rule, one line per row (cells as given, ``str`` of the rest)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def by_distance(acc: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the test set by distance (not the attractor or nested sets)."""
+    return acc[acc["test_set"] == "distance"]
+
+
+def mixed(acc: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs trained on a range of distances (``1-16``, ``1-64``), not at one distance."""
+    return acc[acc["train_min_distance"] < acc["train_max_distance"]]
+
+
+def trained(acc: pd.DataFrame) -> pd.DataFrame:
+    return acc[acc["distance"] <= acc["train_max_distance"]]
+
+
+def unseen(acc: pd.DataFrame) -> pd.DataFrame:
+    return acc[acc["distance"] > acc["train_max_distance"]]
+
+
+def far(acc: pd.DataFrame) -> pd.DataFrame:
+    return acc[acc["distance"] > 2 * acc["train_max_distance"]]
+
+
+RANGES = {"trained": trained, "unseen": unseen, "far": far}
+
+
+def run_accuracy(acc: pd.DataFrame) -> pd.DataFrame:
+    """Per run of the distance test set: ``run_id`` and its accuracy on the trained, unseen and far
+    distances (columns of those names; NaN where a run has no such distances)."""
+    d = by_distance(acc)
+    out = None
+    for name, pick in RANGES.items():
+        r = pooled(pick(d), ["run_id"]).rename(columns={"accuracy": name})[["run_id", name]]
+        out = r if out is None else out.merge(r, on="run_id", how="outer")
+    return out if out is not None else pd.DataFrame(columns=["run_id", *RANGES])
