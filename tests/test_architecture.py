@@ -108,34 +108,44 @@ def test_default_sweep_yaml_equals_the_dataclass_defaults():
         assert (value == ref if not isinstance(value, dict) else all(ref[k] == v for k, v in value.items())), key
 
 
-def _converged_paper_folder():
-    """results/paper, which holds the converged grid (complete: every cell)."""
-    for name in ("paper",):
-        runs = sorted((ROOT / "results" / name / "runs").glob("*.json"))
-        if runs and "end_reason" in json.loads(runs[0].read_text()):
-            return ROOT / "results" / name, name == "paper"
-    pytest.skip("no converged paper grid committed yet")
+def _converged_paper_folders():
+    """results/paper, which holds the converged grid (complete: every cell), and results/paper_next where
+    a grid that adds parts to it is on its way (its main runs and tuning are paper's, linked)."""
+    found = [(ROOT / "results" / name, name == "paper") for name in ("paper", "paper_next")
+             if (runs := sorted((ROOT / "results" / name / "runs").glob("*.json")))
+             and "end_reason" in json.loads(runs[0].read_text())]
+    return found or pytest.skip("no converged paper grid committed yet")
 
 
-def test_committed_paper_results_are_what_the_paper_grid_produces():
+@pytest.mark.parametrize("which", [0, 1])
+def test_committed_paper_results_are_what_the_paper_grid_produces(which):
     """Every committed run record of the converged paper grid is a cell of `longdep grid paper` (with the
-    recipes its committed tuning journal chose) and every tuning record a trial of its studies; once
-    published as results/paper, every cell is there: resuming the grid is a no-op, and the ids did not drift."""
-    from longdep.grid import cell_configs, load_grid, scale_config, tune_studies
+    recipes its committed tuning journal chose), in the folder of its part, and every tuning record a trial
+    of its studies; once published as results/paper, every cell is there: resuming the grid is a no-op, and
+    the ids did not drift (also those of a grid on its way)."""
+    from longdep.grid import grid_cells, load_grid, scale_config, tune_studies
     from longdep.measure.plan import plan
     from longdep.training.run import run_id
     from longdep.tuning import results
 
-    out, complete = _converged_paper_folder()
+    folders = _converged_paper_folders()
+    if which >= len(folders):
+        pytest.skip("no paper grid on its way")
+    out, complete = folders[which]
     journal = (out / "tune" / "optuna.journal").read_bytes()
     grid = load_grid("paper")
     studies = tune_studies(grid, out)
     trials = {r["run_id"] for r in results(studies)[1]}
     assert (out / "tune" / "optuna.journal").read_bytes() == journal  # reading the studies writes nothing
     assert {p.stem for p in (out / "tune" / "runs").glob("*.json")} <= trials
-    ids = {run_id(c) for c in cell_configs(grid, out)}
-    committed = {p.stem for p in (out / "runs").glob("*.json")}
-    assert committed <= ids and (ids == committed or not complete)
+    pre, cells = grid_cells(grid, out)
+    parts = {"pretrain": {run_id(c) for c in pre}}
+    for c in cells:
+        parts.setdefault("runs" if c.name == out.name else c.name, set()).add(run_id(c))
+    for part, ids in parts.items():
+        committed = {p.stem for p in (out / ("" if part == "runs" else part)).glob("runs/*.json")}
+        assert committed <= ids, (part, sorted(committed - ids)[:5])
+        assert ids == committed or not complete or (part != "runs" and not (out / part).exists()), part
     if (out / "scaling.csv").exists():
         points = {p.point_id() for p in plan(scale_config(grid, out))}
         assert set(pd.read_csv(out / "scaling.csv")["point_id"]) <= points

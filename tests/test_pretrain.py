@@ -135,7 +135,8 @@ def test_a_grid_pretrains_each_cell_first_and_writes_each_control_to_its_folder(
     out, res = controls
     assert res.failed == 0
     # train.lr: 0.001 and sinusoidal positions are the main cells' own: run once, in the main folder
-    assert [c.name for c in res.cells] == ["out"] * 4 + ["pretrained", "pretrained", "recipe", "positions", "positions"]
+    # the cells that start from a pretraining run go first (while its weights are on disk), then the grid's order
+    assert [c.name for c in res.cells] == ["pretrained", "pretrained"] + ["out"] * 4 + ["recipe", "positions", "positions"]
     assert len(list((out / "runs").glob("*.json"))) == 4
     assert len(list((out / "recipe" / "runs").glob("*.json"))) == 1
     pre = sorted((out / "pretrain" / "runs").glob("*.json"))
@@ -147,7 +148,8 @@ def test_a_grid_pretrains_each_cell_first_and_writes_each_control_to_its_folder(
     assert set(read_csv(out / "pretrained" / "accuracy.csv")["run_id"]) == {r["run_id"] for r in started}
 
 
-def test_a_resumed_grid_trains_again_only_pretraining_runs_whose_weights_are_gone(controls, tmp_path, monkeypatch):
+def test_a_resumed_grid_trains_again_only_pretraining_runs_whose_weights_a_missing_cell_needs(controls, tmp_path,
+                                                                                                   monkeypatch):
     import shutil
 
     from longdep.grid import run_grid
@@ -159,8 +161,15 @@ def test_a_resumed_grid_trains_again_only_pretraining_runs_whose_weights_are_gon
     for p in (out / "pretrain" / "runs").glob("*.pt"):  # a fresh clone keeps records, not .pt files
         p.unlink()
     log = io.StringIO()
-    run_grid("controls", out, stream=log, scale=False)
-    assert "(pretraining): 2 cells, 0 done, 2 to run" in log.getvalue() and "grid controls: 9 cells, 9 done" in log.getvalue()
+    assert run_grid("controls", out, stream=log, scale=False).ran == 0  # every cell done: no source is needed
+    assert "(pretraining)" not in log.getvalue()
+    started = sorted((out / "pretrained" / "runs").glob("*.json"))
+    source = json.loads(started[0].read_text())["init_from"]["run_id"]
+    started[0].unlink()  # one cell to run again: its source alone trains again, first
+    log = io.StringIO()
+    assert run_grid("controls", out, stream=log, scale=False).ran == 1
+    assert "(pretraining): 1 cells, 0 done, 1 to run" in log.getvalue() and "grid controls: 9 cells, 8 done" in log.getvalue()
+    assert [p.stem for p in (out / "pretrain" / "runs").glob("*.pt")] == [source]
 
 
 def test_the_report_reads_each_control_against_the_main_cells(controls):

@@ -261,7 +261,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
 
 
 def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, workers, lcfg, stream) -> GridResult:
-    from longdep.training.run import is_done
+    from longdep.training.run import is_done, run_id
 
     failed = 0
     log = {"grid": name, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "launcher": launcher, "workers": workers}
@@ -291,9 +291,14 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
             print(f"grid {name}: chosen on validation: {chosen}", file=stream, flush=True)
         pre, cells = grid_cells(grid, out, run_overrides, chosen if tuned else {})
         log.update(tune_s=time.perf_counter() - start, cells=len(cells), cells_done_before=sum(map(is_done, cells)))
-        if pre:  # the pretraining runs that cells start from, first (each keeps its weights)
+        # the pretraining runs that a cell still to run starts from, first (each keeps its weights: a fresh
+        # clone has their records only), then those cells, while the weights they start from are on disk
+        todo = {Path(c.train.init_from).stem for c in cells if c.train.init_from and not is_done(c)}
+        pre = [p for p in pre if run_id(p) in todo]
+        cells = sorted(cells, key=lambda c: not c.train.init_from)  # stable: the grid's order otherwise
+        if pre:
             failed += _run_stage(f"grid {name} (pretraining)", pre, launcher, workers, lcfg, out / PRETRAIN, stream,
-                                 done=has_weights)
+                                 done=has_weights, fn=run_pretraining)
             if failed:
                 raise SystemExit(f"longdep: {failed} pretraining run(s) failed; re-run the same command to resume them")
         failed += _run_stage(f"grid {name}", cells, launcher, workers, lcfg, out, stream)
@@ -312,9 +317,18 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
 def has_weights(cfg) -> bool:
     """A pretraining run is done when its record and its weights are there (a fresh clone has the
     committed record only: the run trains again)."""
-    from longdep.training.run import is_done, results_dir, run_id, weights_path
+    from longdep.training.run import is_done, results_dir, run_id
+    from longdep.training.weights import weights_path
 
     return is_done(cfg) and weights_path(results_dir(cfg), run_id(cfg)).exists()
+
+
+def run_pretraining(cfgs: list, threads: int = 0) -> list[dict]:
+    """A worker's pretraining runs: each one whose weights are missing trains again, also where its record
+    is there (a fresh clone); the new record replaces the old one."""
+    from longdep.launch import run_cells
+
+    return run_cells(cfgs, threads, done=has_weights)
 
 
 def record_grid_run(out: Path, row: dict) -> None:

@@ -74,24 +74,25 @@ def init_worker(threads: int, counter=None, gpus=()) -> None:
     torch.set_num_threads(threads)
 
 
-def run_cells(cfgs: list, threads: int = 0) -> list[dict]:
-    """Run cells one after another in this process (a worker or a submitit job); skip finished ones. Cells
-    with ``train.seeds_together`` that differ only in their seed train as one group
-    (:mod:`longdep.training.seeds`)."""
+def run_cells(cfgs: list, threads: int = 0, done=None) -> list[dict]:
+    """Run cells one after another in this process (a worker or a submitit job); skip finished ones
+    (``done``: whether a cell is finished, by default its record is there). Cells with
+    ``train.seeds_together`` that differ only in their seed train as one group (:mod:`longdep.training.seeds`)."""
     from longdep.training.run import is_done, run_id, train_one
     from longdep.training.seeds import seed_groups, train_seeds
 
     if threads:
         init_worker(threads)
+    done = done or is_done
     out = []
-    for group in seed_groups([cfg for cfg in cfgs if not is_done(cfg)]):
+    for group in seed_groups([cfg for cfg in cfgs if not done(cfg)]):
         try:
             recs = train_seeds(group) if len(group) > 1 else [train_one(group[0])]
             out.extend({"run_id": rec["run_id"], "ok": True, "test_accuracy": rec["test_accuracy"],
                         "steps": rec["steps"], "wall_time_s": rec["wall_time_s"]} for rec in recs)
         except Exception as exc:  # a failed cell (or group) is reported, the grid goes on
             error = f"{type(exc).__name__}: {exc}"
-            out.extend({"run_id": run_id(cfg), "ok": False, "error": error} for cfg in group if not is_done(cfg))
+            out.extend({"run_id": run_id(cfg), "ok": False, "error": error} for cfg in group if not done(cfg))
     return out
 
 

@@ -36,7 +36,7 @@ def cmd_analyze(args) -> None:
     from longdep.tasks import get_task
     from longdep.training.evaluate import run_columns, with_run_columns
     from longdep.training.mechanism import analyses
-    from longdep.training.run import load_trained, weights_path
+    from longdep.training.weights import load_trained, weights_path
 
     folder = Path(args.results)
     if not (folder / "runs").is_dir():

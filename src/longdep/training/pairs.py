@@ -65,7 +65,7 @@ def score_pairs(path: Path, record: Path, batch_size: int = 256) -> pd.DataFrame
     """One row per pair: pairID, correct (0/1), and the pair's distance/attractors/... where given."""
     from longdep.tasks import get_task
     from longdep.training.evaluate import predict
-    from longdep.training.run import load_trained
+    from longdep.training.weights import load_trained
 
     cfg, module = load_trained(record)
     spec = get_task(cfg.task.name)
