@@ -27,4 +27,5 @@ def test_every_relative_link_in_the_readme_and_docs_resolves():
 
 def test_every_committed_results_folder_has_its_report():
     folders = [p for p in (ROOT / "results").iterdir() if p.is_dir() and not p.name.startswith(".")]
-    assert [f.name for f in folders if not (f / "REPORT.md").is_file()] == []
+    # a grid still on its way says so (IN_PROGRESS.md) instead: nothing in it is published yet
+    assert [f.name for f in folders if not (f / "REPORT.md").is_file() and not (f / "IN_PROGRESS.md").is_file()] == []
