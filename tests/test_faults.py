@@ -135,12 +135,37 @@ def test_bad_paths_elsewhere_are_one_line_exit_2_and_write_nothing(args, needle,
     assert snapshot(workdir) == before
 
 
+BAD_FILES = {  # a config or grid file of the wrong shape: the file, the key and what it must be
+    "config-not-utf8": ("train", b"model: {name: lstm}\n\xff\xfe\n", "is not UTF-8 text (byte 0xff at offset 20)"),
+    "config-top-is-a-list": ("train", b"- 1\n- 2\n", "must be a mapping of keys (key: value) at its top, got a list"),
+    "config-section-a-value": ("train", b"model: lstm\n", ": model must be a mapping (key: value), got a value"),
+    "config-value-a-list": ("train", b"train: {lr: [1]}\n", ": train.lr must be a value, got a list"),
+    "grid-not-utf8": ("grid", b"axes: {train.seed: [0]}\n# caf\xe9\n", "is not UTF-8 text (byte 0xe9"),
+    "grid-axes-a-list": ("grid", b"base: {}\naxes: [1]\n", ": axes must be a mapping (key: value), got a list"),
+    "grid-also-a-mapping": ("grid", b"axes: {train.seed: [0]}\nalso: {a: 1}\n", ": also must be a list, got a mapping"),
+}
+
+
+@pytest.mark.parametrize("command,text,needle", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_a_config_or_grid_file_of_the_wrong_shape_names_the_file_and_key_in_one_line(command, text, needle, workdir,
+                                                                                      capsys):
+    (workdir / "bad.yaml").write_bytes(text)
+    before = snapshot(workdir)
+    args = ["train", "--config", "bad.yaml", *TINY] if command == "train" else ["grid", "./bad.yaml", "--out", "o"]
+    code, err = run_in_process(args, capsys)
+    assert code == 2 and len(err) == 1 and "bad.yaml" in err[0] and needle in err[0], err
+    assert snapshot(workdir) == before
+
+
 ACC_HEADER = "run_id,model,seed,train_min_distance,train_max_distance,test_set,distance,frame,attractors,n,correct,accuracy\n"
 ACC_ROW = "r1,lstm,0,1,16,distance,2,main,,8,8,1.0\n"
 BROKEN = {
     "binary": (b"\x00\x81\xff\xfe garbage \x00" * 20, "not a readable CSV"),
     "wrong-header": (b"a,b,c\n1,2,3\n", "line 1: the header lacks run_id"),
     "truncated-row": ((ACC_HEADER + ACC_ROW + "r2,lstm,0,1,16,dist").encode(), "line 3 is incomplete"),
+    "text-in-a-number": ((ACC_HEADER + ACC_ROW + "r2,lstm,0,1,16,distance,2,main,,8,x,1.0\n").encode(),
+                         "line 3: correct is 'x', not a number"),
+    "second-header": ((ACC_HEADER + ACC_ROW + ACC_HEADER).encode(), "line 3: seed is 'seed', not a number (a second header"),
 }
 
 
@@ -370,6 +395,29 @@ def test_report_and_figures_name_a_broken_run_record_in_one_line(reference, tmp_
     for argv in (["report", str(out)], *([["figures", str(out)]] if damage == "truncate" else [])):
         code, err = run_in_process(argv, capsys)
         assert code == 2 and len(err) == 1 and record.name in err[0] and needle in err[0], (argv, err)
+
+
+@pytest.mark.parametrize("damage,needle", [
+    ("grid_log.csv", "grid_log.csv line 2: total_s is 'soon', not a number"),
+    ("scaling_env.json", "scaling_env.json line 3 is not JSON"),
+])
+def test_report_names_a_broken_grid_log_or_sweep_environment_in_one_line(reference, tmp_path, capsys, damage, needle):
+    import shutil
+
+    import pandas as pd
+
+    out = tmp_path / "r"
+    shutil.copytree(reference, out, ignore=shutil.ignore_patterns("wandb", "figures", "REPORT.md"))
+    path = out / damage
+    if damage == "grid_log.csv":
+        log = pd.read_csv(path)
+        log["total_s"] = log["total_s"].astype(object)
+        log.loc[0, "total_s"] = "soon"
+        log.to_csv(path, index=False)
+    else:
+        path.write_text(path.read_text()[:30])
+    code, err = run_in_process(["report", str(out)], capsys)
+    assert code == 2 and len(err) == 1 and needle in err[0], err
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])

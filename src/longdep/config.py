@@ -243,12 +243,61 @@ def _base(schema, yaml_files, fail):
     if key not in _BASES:
         base = OmegaConf.structured(schema)
         for path in paths:
+            loaded = load_yaml_file(path, fail)
             try:
-                base = OmegaConf.merge(base, OmegaConf.load(path))
-            except _CONFIG_ERRORS as exc:
-                fail(f"config {path}", exc, "")
+                base = OmegaConf.merge(base, loaded)
+            except (*_CONFIG_ERRORS, TypeError, ValueError) as exc:  # TypeError: "incompatible container types"
+                found = _shape_mismatch(base, loaded)
+                if found is None:
+                    fail(f"config {path}", exc, "")
+                where, want, got = found
+                raise UsageError(f"config {path}: {where} must be {want}, got {got}") from None
         _BASES[key] = base  # shared: OmegaConf.merge returns a new object, never changes its inputs
     return _BASES[key]
+
+
+def load_yaml_file(path: Path, fail=None):
+    """A YAML file's mapping (OmegaConf), read as UTF-8; a one-line UsageError for a file that is not
+    UTF-8 text, not YAML, or not a mapping at its top."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"config {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                         "valid: a YAML file in UTF-8") from None
+    except OSError as exc:
+        raise UsageError(f"config {path} cannot be read: {one_line(exc)}") from None
+    try:
+        loaded = OmegaConf.create(text) if text.strip() else OmegaConf.create({})
+    except _CONFIG_ERRORS as exc:
+        if fail is None:
+            raise UsageError(f"config {path} is not valid YAML: {one_line(exc)}") from None
+        fail(f"config {path}", exc, "")
+    if not isinstance(loaded, DictConfig):
+        raise UsageError(f"config {path} must be a mapping of keys (key: value) at its top, got a list; "
+                         "valid: e.g. model: {name: lstm}")
+    return loaded
+
+
+def _kind(node) -> str:
+    return "a mapping (key: value)" if isinstance(node, (DictConfig, dict)) else "a list" if isinstance(node, (ListConfig, list)) else "a value"
+
+
+def _shape_mismatch(base, loaded, prefix: str = ""):
+    """``(dotted key, what the schema holds there, what the file gives)`` at the first key where one is
+    a mapping, a list or a plain value and the other is not the same kind; None if there is none."""
+    for key in loaded:
+        if key not in base:
+            continue
+        b, v = base._get_node(key), loaded._get_node(key)
+        if isinstance(b, DictConfig) and b._is_none():
+            continue  # an optional section left empty: anything of its schema may fill it
+        if isinstance(b, DictConfig) and isinstance(v, DictConfig):
+            found = _shape_mismatch(b, v, f"{prefix}{key}.")
+            if found:
+                return found
+        elif _kind(b) != _kind(v) and not v._is_none():
+            return f"{prefix}{key}", _kind(b), _kind(v)
+    return None
 
 
 def _update(pairs):

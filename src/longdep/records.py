@@ -155,7 +155,16 @@ _MARKER = "src/longdep/__init__.py"  # tracked in this project's repository
 
 
 def read_json(path: Path):
-    return json.loads(Path(path).read_text())
+    """The JSON value in ``path``; a :class:`BrokenResults` naming the file and the line for a file that is
+    not JSON (truncated, not UTF-8)."""
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BrokenResults(f"{path} line {exc.lineno} is not JSON ({exc.msg}); move it aside (or restore it "
+                            "from git) and rerun") from None
+    except UnicodeDecodeError as exc:
+        raise BrokenResults(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                            "move it aside (or restore it from git) and rerun") from None
 
 
 # Columns every row of a results file must fill; a file without them, or with a row missing one
@@ -168,6 +177,19 @@ SCHEMAS = {
     "probe.csv": ("run_id", "model", "seed", "offset", "n", "accuracy"),
     "grid_log.csv": ("grid", "finished", "cells", "cells_done_before", "total_s"),
     "scaling.csv": ("point_id", "model", "backend", "device", "threads", "batch", "seq_len", "status"),
+}
+
+
+# Columns of a results file that hold numbers: a text value in one (a second header row, a hand edit) is
+# refused on read, never drawn from or silently left out.
+NUMERIC = {
+    "accuracy.csv": ("seed", "n", "correct", "accuracy"),
+    "baselines.csv": ("n", "accuracy"),
+    "counterfactual.csv": ("seed", "n", "rate"),
+    "attention.csv": ("seed", "layer", "head", "distance", "n", "weight"),
+    "probe.csv": ("seed", "offset", "n", "accuracy"),
+    "grid_log.csv": ("cells", "cells_done_before", "total_s"),
+    "scaling.csv": ("threads", "batch", "seq_len"),
 }
 
 
@@ -200,6 +222,14 @@ def read_csv(path: Path) -> pd.DataFrame | None:
             i = int(bad.to_numpy().argmax())
             empty = [c for c in required if pd.isna(df.iloc[i][c])]
             raise BrokenResults(f"{path} line {i + 2} is incomplete (no {', '.join(empty)}); {hint}")
+    for col in NUMERIC.get(name, ()):
+        if col in df.columns and not pd.api.types.is_numeric_dtype(df[col]):  # pandas read a text value in it
+            text = pd.to_numeric(df[col], errors="coerce").isna() & df[col].notna()
+            if text.any():
+                i = int(text.to_numpy().argmax())
+                second = " (a second header row?)" if df.iloc[i][col] == col else ""
+                raise BrokenResults(f"{path} line {i + 2}: {col} is {df.iloc[i][col]!r}, not a number{second}; {hint}")
+            df[col] = pd.to_numeric(df[col])
     return df
 
 

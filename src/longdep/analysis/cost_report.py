@@ -6,13 +6,12 @@ cores over one thread, and the constant-token series (time per token at the shor
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from longdep.analysis import style
-from longdep.records import read_csv
+from longdep.records import read_csv, read_json
 from longdep.measure.summary import FIT_LARGEST, constant_token_summary, fixed_batch, scaling_summary, speedups
 
 
@@ -107,7 +106,7 @@ def render_cost(folder: Path, link: str | None = None) -> str:
     if df is None:
         return ""
     env_path = folder / "scaling_env.json"
-    env = json.loads(env_path.read_text()) if env_path.exists() else {}
+    env = read_json(env_path) if env_path.exists() else {}
     cfg = env.get("config", {})
     m = cfg.get("model") or cfg  # older sweeps kept the width at the top level
     figs = f"{link or folder.as_posix()}/figures"
