@@ -227,6 +227,34 @@ def test_chunked_recurrence_matches_one_call_in_outputs_and_gradients(cell, chun
     # equal embedding gradients for the first chunk's tokens: gradients flow through the carried state
 
 
+def test_an_lstm_whose_cpu_has_no_bf16_onednn_kernel_runs_pytorchs_own_under_autocast(monkeypatch):
+    """oneDNN without a bf16 LSTM (AMD EPYC) refuses it under CPU autocast; the model then runs PyTorch's
+    own kernel (outputs as outside autocast, to bf16's precision) and keeps doing so."""
+    torch.manual_seed(0)
+    model = RecurrentModel(VOCAB, N_OUT, D, cell="lstm")
+    tokens = torch.randint(1, VOCAB, (3, 7))
+    ref = model.hidden_states(tokens)
+    calls = []
+    real = model.rnn.forward
+
+    def onednn(x, state=None):  # what the fused call does on such a CPU while oneDNN is on
+        calls.append(torch.backends.mkldnn.enabled)
+        if torch.backends.mkldnn.enabled:
+            raise RuntimeError("could not create a primitive descriptor for the LSTM forward propagation primitive")
+        return real(x, state)
+
+    monkeypatch.setattr(model.rnn, "forward", onednn)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        first, second = model.hidden_states(tokens), model.hidden_states(tokens)
+    assert calls == [True, False, False]  # refused once, then straight to the native kernel
+    torch.testing.assert_close(first, ref, atol=2e-2, rtol=2e-2)  # bf16 keeps 8 bits of mantissa
+    torch.testing.assert_close(second, first)
+    other = RecurrentModel(VOCAB, N_OUT, D, cell="lstm")
+    monkeypatch.setattr(other.rnn, "forward", onednn)
+    with pytest.raises(RuntimeError, match="primitive descriptor"):  # outside autocast the error is the error
+        other.hidden_states(tokens)
+
+
 def test_chunk_len_is_checked():
     with pytest.raises(ValueError, match="chunk_len must be in 1..65535, got 0"):
         RecurrentModel(VOCAB, N_OUT, D, cell="lstm", chunk_len=0)

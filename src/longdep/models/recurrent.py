@@ -27,6 +27,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Optional
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -83,13 +85,28 @@ class RecurrentModel(nn.Module):
         """Top-layer hidden states h_1..h_N, shape (B, N, d_model), starting from h_0 = 0."""
         x = self.embed(tokens)  # (B, N, d_model)
         if x.shape[1] <= self.chunk_len:
-            h, _ = self.rnn(x)  # (B, N, d_model)
+            h, _ = self.recur(x)  # (B, N, d_model)
             return h
         outputs, state = [], None  # state: h (layers, B, d) for rnn, (h, c) for lstm
         for chunk in x.split(self.chunk_len, dim=1):  # (B, <= chunk_len, d_model) each
-            h, state = self.rnn(chunk, state)
+            h, state = self.recur(chunk, state)
             outputs.append(h)
         return torch.cat(outputs, dim=1)  # (B, N, d_model)
+
+    def recur(self, x, state=None):
+        """The fused recurrence. Under CPU autocast, a CPU whose oneDNN has no bf16 LSTM kernel (it cannot
+        "create a primitive descriptor"; AMD EPYC here) runs PyTorch's own kernel instead."""
+        if not getattr(self, "native_cpu_kernel", False):
+            try:
+                return self.rnn(x, state)
+            except RuntimeError as exc:
+                if not (x.is_cpu and torch.is_autocast_enabled("cpu") and "primitive descriptor" in str(exc)):
+                    raise
+                self.native_cpu_kernel = True
+        with warnings.catch_warnings():  # flags() warns that oneDNN's TF32 needs an Intel GPU: not used here
+            warnings.simplefilter("ignore", UserWarning)
+            with torch.backends.mkldnn.flags(enabled=False):
+                return self.rnn(x, state)
 
     def forward(self, tokens: torch.Tensor, at: Optional[torch.Tensor] = None) -> torch.Tensor:
         """tokens (B, N) int64 -> logits (B, N, n_out); position t sees tokens[:, :t+1] only.
