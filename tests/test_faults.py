@@ -135,6 +135,23 @@ def test_bad_paths_elsewhere_are_one_line_exit_2_and_write_nothing(args, needle,
     assert snapshot(workdir) == before
 
 
+@pytest.mark.parametrize("case", ["slurm-without-a-cluster", "analyze-a-truncated-record"])
+def test_a_refused_command_leaves_no_lock_file_or_folder_behind(case, workdir, capsys, monkeypatch):
+    if case == "slurm-without-a-cluster":
+        monkeypatch.setenv("PATH", str(workdir))  # no srun on it
+        args, needle = ["grid", "smoke", "--out", "results/new", "--launcher", "slurm"], "needs a SLURM cluster"
+    else:
+        runs = workdir / "results" / "a" / "runs"
+        runs.mkdir(parents=True)
+        (runs / "lstm-d1-4-s0-x.json").write_text('{"run_id": "lstm-d1-4-s0-x", "conf')
+        (runs / "lstm-d1-4-s0-x.pt").write_bytes(b"")
+        args, needle = ["analyze", "results/a"], "lstm-d1-4-s0-x.json"
+    before = snapshot(workdir)
+    code, err = run_in_process(args, capsys)
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert snapshot(workdir) == before and not list(workdir.rglob(".longdep.lock")) and not (workdir / "results" / "new").exists()
+
+
 BAD_FILES = {  # a config or grid file of the wrong shape: the file, the key and what it must be
     "config-not-utf8": ("train", b"model: {name: lstm}\n\xff\xfe\n", "is not UTF-8 text (byte 0xff at offset 20)"),
     "config-top-is-a-list": ("train", b"- 1\n- 2\n", "must be a mapping of keys (key: value) at its top, got a list"),

@@ -43,6 +43,28 @@ def test_reference_has_every_cell_once(reference):
     assert grid_time(reference).startswith(" The last full run (`longdep grid`, 2 cells, 2 workers")
 
 
+@pytest.mark.parametrize("damage", ["emptied", "one-run-gone"])
+def test_a_resume_over_an_accuracy_csv_that_lost_rows_reruns_those_cells_to_the_uninterrupted_rows(reference, tmp_path,
+                                                                                                  damage):
+    import shutil
+
+    from longdep.grid import run_grid
+    from longdep.records import read_csv, write_atomic
+
+    out = tmp_path / "smoke"
+    shutil.copytree(reference, out, ignore=shutil.ignore_patterns("figures", "scaling*", "wandb"))
+    acc = read_csv(out / "accuracy.csv")
+    lost = sorted(set(acc["run_id"])) if damage == "emptied" else sorted(set(acc["run_id"]))[:1]
+    (out / "accuracy.csv.gz").unlink()  # a plain file takes its place: 0 bytes, or the rows less one run's
+    write_atomic(out / "accuracy.csv", "" if damage == "emptied" else acc[~acc["run_id"].isin(lost)].to_csv(index=False))
+    log = io.StringIO()
+    assert run_grid("smoke", out, scale=False, stream=log).ran == len(lost)
+    assert all(f"run {rid} has no rows" in log.getvalue() for rid in lost)
+    assert sorted(p.name for p in (out / "runs").glob("*.no-rows")) == [f"{rid}.json.no-rows" for rid in lost]
+    got, want = rows(out), rows(reference)
+    pd.testing.assert_frame_equal(got[KEY + ["n", "correct"]], want[KEY + ["n", "correct"]])
+
+
 def test_kill_9_then_resume_gives_exactly_the_uninterrupted_rows(reference, tmp_path):
     from longdep.grid import run_grid
 

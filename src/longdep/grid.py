@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from longdep.config import UsageError, find_yaml, merge, resource_dir
-from longdep.launch import LAUNCHERS, Progress, load_launcher, run_local, run_submitit, split_overrides
+from longdep.launch import LAUNCHERS, Progress, check_launcher, load_launcher, run_local, run_submitit, split_overrides
 from longdep.records import SCHEMAS, exclusive, on_interrupt, read_csv
 from longdep.training.config import load_grid_cell
 from longdep.tuning import Study, Tune, check_tune, subject_key
@@ -244,6 +244,7 @@ def run_grid(name: str, out: Path | None = None, overrides=(), launcher: str = "
         raise UsageError(f"{placed[0]!r}: a grid writes every cell into its --out folder (its lock and log too); "
                          "valid: --out DIR instead of results_dir= / name=")
     lcfg = load_launcher(launcher, launch_overrides)
+    check_launcher(launcher)
     out = Path(out or Path("results") / default_folder(name))
     cells = cell_configs(grid, out, run_overrides, chosen={})  # every cell checked (untuned) before anything runs
     tuned = tune_studies(grid, out, run_overrides, cells)
@@ -290,6 +291,7 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
             write_tuning(rows, out)
             print(f"grid {name}: chosen on validation: {chosen}", file=stream, flush=True)
         pre, cells = grid_cells(grid, out, run_overrides, chosen if tuned else {})
+        set_aside_rowless(cells, stream)
         log.update(tune_s=time.perf_counter() - start, cells=len(cells), cells_done_before=sum(map(is_done, cells)))
         # the pretraining runs that a cell still to run starts from, first (each keeps its weights: a fresh
         # clone has their records only), then those cells, while the weights they start from are on disk
@@ -312,6 +314,25 @@ def _run_grid(name, grid, out, tuned, cells, sweep, run_overrides, launcher, wor
     record_grid_run(out, {**log, "failed": failed, "interrupted": False})
     ran = (log.get("tune_cells", 0) - log.get("tune_done_before", 0)) + log["cells"] - log["cells_done_before"]
     return GridResult(out, failed, cells, ran)
+
+
+def set_aside_rowless(cells, stream) -> None:
+    """A finished cell whose rows its folder's accuracy.csv lacks (the file emptied, truncated or replaced)
+    runs again: its record is kept aside as ``<run_id>.json.no-rows``, with one line, so a resume ends
+    with every cell's rows."""
+    from longdep.training.run import is_done, results_dir, run_id
+
+    rows = {}
+    for cfg in cells:
+        folder = results_dir(cfg)
+        if folder not in rows:
+            acc = read_csv(folder / "accuracy.csv")
+            rows[folder] = set() if acc is None else set(acc["run_id"])
+        if run_id(cfg) not in rows[folder] and is_done(cfg):
+            record = folder / "runs" / f"{run_id(cfg)}.json"
+            record.rename(record.with_name(record.name + ".no-rows"))
+            print(f"longdep: run {run_id(cfg)} has no rows in {folder / 'accuracy.csv'}; its record is kept as "
+                  f"{record.name}.no-rows and the cell runs again", file=stream, flush=True)
 
 
 def has_weights(cfg) -> bool:

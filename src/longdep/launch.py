@@ -156,6 +156,16 @@ def run_local(todo, workers, progress, fn=None, group=None):
                 progress.update(res)
 
 
+def check_launcher(launcher: str) -> None:
+    """Refuse a launcher this machine cannot use before anything is written (SLURM needs ``srun``, as
+    submitit looks for it)."""
+    import shutil
+
+    if launcher == "slurm" and shutil.which("srun") is None:
+        raise UsageError("launcher 'slurm' needs a SLURM cluster (no srun on this machine's PATH); "
+                         "valid here: local, submitit-local")
+
+
 def make_executor(launcher: str, lcfg: LauncherConfig, folder: Path):
     """A submitit executor: SLURM with the configured sbatch settings, or submitit's local executor."""
     import submitit

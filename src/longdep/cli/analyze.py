@@ -45,9 +45,9 @@ def cmd_analyze(args) -> None:
     kept = [r for r in records if weights_path(folder, r.stem).exists()]
     if not kept:
         raise UsageError(f"none of the {len(records)} runs in {folder} kept its weights; train with train.save_weights=true")
+    trained = [(record, *load_trained(record)) for record in kept]  # a broken record stops here, nothing written
     with exclusive(folder):
-        for record in kept:
-            cfg, module = load_trained(record)
+        for record, cfg, module in trained:
             spec = get_task(cfg.task.name)
             _, _, tok, lab, meta = spec.test_sets(cfg.task, cfg.eval)[0]  # the test set by distance
             for name, df in analyses(module, cfg, spec, tok, lab, meta).items():

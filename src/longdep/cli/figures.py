@@ -42,6 +42,8 @@ def print_summary(folder: Path) -> None:
     if not has_table(folder / "accuracy.csv"):
         return
     acc = figures.load_accuracy(folder)
+    if acc is None:  # an empty file
+        return
     if "train_min_distance" not in acc:  # another task's results (nested: by depth and level)
         slices = [c for c in ("depth", "level") if c in acc]
         print(figures.pooled(acc, ["model", *slices]).pivot_table(index="model", columns=slices, values="accuracy")
