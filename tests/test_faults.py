@@ -243,6 +243,29 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written
         "examples.jsonl", "notes.txt", "results"]
 
 
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES])
+def test_figures_on_a_read_only_mount_is_one_line_naming_the_figure_and_changes_nothing(reference, tmp_path, capsys,
+                                                                                        monkeypatch, err):
+    import shutil
+    import tempfile
+
+    from longdep import records
+
+    out = tmp_path / "r"
+    shutil.copytree(reference, out, ignore=shutil.ignore_patterns("wandb", "REPORT.md"))
+    before = snapshot(out)
+
+    def read_only(dir=None, prefix=None, suffix=None):  # what a read-only mount answers (as root, too)
+        raise OSError(err, os.strerror(err), str(Path(dir) / f"{prefix}x{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    assert records.tempfile is tempfile
+    code, lines = run_in_process(["figures", str(out)], capsys)
+    assert code == 2 and len(lines) == 1 and "cannot write" in lines[0] and os.strerror(err).lower() in lines[0], lines
+    assert ".png (" in lines[0] and ".tmp" not in lines[0]
+    assert snapshot(out) == before
+
+
 def test_wandb_out_of_space_is_one_line_and_leaves_no_truncated_run(workdir, capsys, monkeypatch):
     """W&B's writer is its own process: a full disk only shows in its log (seen on a 2 MB tmpfs:
     "writer: failed closing store: ... no space left on device"). That log line, faked here, makes the

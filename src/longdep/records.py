@@ -59,8 +59,7 @@ def locked(path: Path):
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Write ``text`` (or bytes) to ``path`` via a temp file + fsync + rename in the same folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
@@ -70,12 +69,32 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:  # name the file the user will look for, not the temp file
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
-        raise
+        raise naming(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# The errors of writing a file that are the place's, not the program's: the command line reports them in
+# one line naming the file (a full disk, a read-only mount, no permission).
+UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming ``path`` (the file the user will look for, not a temporary copy) where it is one of
+    :data:`UNWRITABLE`; else ``exc`` itself."""
+    if exc.errno in UNWRITABLE:
+        return OSError(exc.errno, os.strerror(exc.errno), str(path))
+    return exc
+
+
+def temp_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file in ``path``'s folder (made if missing), for an atomic replace of ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise naming(exc, path) from None
 
 
 def write_json(path: Path, obj) -> None:

@@ -137,17 +137,16 @@ def display(df, column: str = "model"):
 
 def save(fig, folder, stem: str) -> list:
     """Write ``fig`` as PNG and PDF under ``folder`` (atomically, reproducibly); return the paths."""
-    import errno
     import os
-    import tempfile
     from pathlib import Path
 
+    from longdep.records import naming, temp_beside
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):
         path = folder / f"{stem}.{ext}"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")  # unique: two writers never meet
+        fd, tmp = temp_beside(path)  # unique: two writers never meet
         try:
             with os.fdopen(fd, "wb") as fh:
                 # no creation date: the same CSVs give byte-identical files, so a rebuild shows no diff
@@ -156,9 +155,7 @@ def save(fig, folder, stem: str) -> list:
             os.replace(tmp, path)
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
-            if exc.errno == errno.ENOSPC:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
-            raise
+            raise naming(exc, path) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -117,11 +117,16 @@ def _main(argv) -> int:
         print(f"longdep: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        print(f"longdep: error: no space left on the device writing {exc.filename or 'a result file'}; "
-              "free some and rerun the same command (finished results are intact)", file=sys.stderr)
-        return 1
+        where = exc.filename or "a result file"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"longdep: error: no space left on the device writing {where}; "
+                  "free some and rerun the same command (finished results are intact)", file=sys.stderr)
+            return 1
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            print(f"longdep: error: cannot write {where} ({os.strerror(exc.errno).lower()}); valid: a folder this "
+                  "user can write (--out, results_dir=, or a copy of the folder)", file=sys.stderr)
+            return 2
+        raise
     return 0
 
 
