@@ -195,6 +195,28 @@ def test_the_report_reads_each_control_against_the_main_cells(controls):
     assert (to95 >= runs[runs["part"] == "pretrained"]["pretrain_examples"].min()).all()
 
 
+def test_the_controls_figures_draw_a_line_per_variant_against_the_main_cells(controls, tmp_path):
+    import shutil
+
+    from longdep.analysis import controls_figures as cf
+    from longdep.analysis import controls_report as cr
+
+    out = tmp_path / "out"
+    shutil.copytree(controls[0], out, ignore=shutil.ignore_patterns("figures"))
+    runs = cr.load(out)
+    pos, pre = cf.positions_runs(runs), cf.pretrained_runs(runs)
+    assert sorted(pos.groupby(["part", "variant"]).size().items()) == [(("main", "sinusoidal"), 2), (("positions", "rope"), 2)]
+    assert sorted(pre.groupby(["part", "variant"]).size().items()) == [(("main", "scratch"), 2), (("pretrained", "own LM"), 2)]
+    rows = cf.distance_rows(out, pos)
+    assert set(rows["run_id"]) == set(pos["run_id"]) and rows["accuracy"].between(0, 1).all()
+    paths = cf.make(out)
+    assert sorted(p.name for p in paths) == ["controls_positions.pdf", "controls_positions.png",
+                                             "controls_pretrained.pdf", "controls_pretrained.png"]
+    fig = cf.plot_variants(rows, cf.ENCODINGS, "positions")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["sinusoidal", "rope"]
+    assert cf.make(tmp_path / "no-controls") == []
+
+
 def test_a_block_value_wins_over_the_tuned_recipe(tmp_path, monkeypatch):
     from longdep.grid import cell_configs, load_grid
 

@@ -14,7 +14,7 @@ Examples:
 
 
 def add_parser(sub) -> None:
-    r = sub.add_parser("report", help="the README's results section, generated from a results folder", epilog=EPILOG)
+    r = sub.add_parser("report", help="a results folder's tables (its REPORT.md) or a README's findings, generated", epilog=EPILOG)
     r.add_argument("results_dir", nargs="?", default="results/paper", help="a results folder")
     r.add_argument("--write", metavar="FILE", nargs="?", const="",
                    help="write RESULTS_DIR/REPORT.md (every table), or with FILE (the README) its short block "
