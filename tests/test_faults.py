@@ -280,6 +280,18 @@ def test_wandb_out_of_space_is_one_line_and_leaves_no_truncated_run(workdir, cap
     assert not list((folder / "wandb").glob("offline-run-*")) and not list(folder.glob("runs/*.json"))
 
 
+def test_a_full_disk_under_wandbs_own_temporary_file_names_the_runs_wandb_folder(workdir, capsys, monkeypatch):
+    import wandb
+
+    def table(**kwargs):  # what W&B raises when the disk fills while it writes a table's JSON
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/tmp/tmpq1w2e3/media/table/accuracy_table.json")
+
+    monkeypatch.setattr(wandb, "Table", table)
+    code, err = run_in_process(["train", *TINY, "wandb.enabled=true", "wandb.mode=offline", "name=w"], capsys)
+    assert code == 1 and len(err) == 1 and "no space left" in err[0] and "results/w/wandb" in err[0], err
+    assert "tmpq1w2e3" not in err[0] and not list((workdir / "results" / "w").glob("runs/*.json"))
+
+
 def test_wandb_writer_log_is_read_for_a_full_disk(tmp_path):
     from longdep.tracking import check_written, write_error
 

@@ -8,6 +8,7 @@ still make a network call). Offline runs are written under the results folder
 """
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -143,9 +144,14 @@ def log_run_summary(logger, record: dict, rows) -> None:
                 summary[f"test/acc_{column}_{int(value)}"] = float(r.correct / r.n)
     for key, value in summary.items():
         run.summary[key] = value
-    run.log({"test/accuracy_table": wandb.Table(dataframe=rows.astype({"run_id": str}))})
     run_dir = Path(run.dir).parent  # wandb/offline-run-<time>-<id>
-    run.finish()
+    try:
+        run.log({"test/accuracy_table": wandb.Table(dataframe=rows.astype({"run_id": str}))})
+        run.finish()
+    except OSError as exc:  # W&B's own temporary file (a table's JSON) on a full disk: name the W&B folder
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise OSError(exc.errno, os.strerror(exc.errno), str(run_dir.parent)) from None
     check_written(run_dir)
 
 
@@ -166,7 +172,6 @@ def write_error(run_dir: Path) -> str | None:
 def check_written(run_dir: Path) -> None:
     """Raise ENOSPC (after removing the truncated local run, which ``wandb sync`` would upload) when W&B
     could not write this run for lack of space."""
-    import errno
     import shutil
 
     if write_error(run_dir) is not None:
