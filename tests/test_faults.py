@@ -289,7 +289,8 @@ def test_a_full_disk_under_wandbs_own_temporary_file_names_the_runs_wandb_folder
     monkeypatch.setattr(wandb, "Table", table)
     code, err = run_in_process(["train", *TINY, "wandb.enabled=true", "wandb.mode=offline", "name=w"], capsys)
     assert code == 1 and len(err) == 1 and "no space left" in err[0] and "results/w/wandb" in err[0], err
-    assert "tmpq1w2e3" not in err[0] and not list((workdir / "results" / "w").glob("runs/*.json"))
+    folder = workdir / "results" / "w"
+    assert "tmpq1w2e3" not in err[0] and not list(folder.glob("runs/*.json")) and not list(folder.glob("wandb/offline-run-*"))
 
 
 def test_wandb_writer_log_is_read_for_a_full_disk(tmp_path):

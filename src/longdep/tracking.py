@@ -151,6 +151,10 @@ def log_run_summary(logger, record: dict, rows) -> None:
     except OSError as exc:  # W&B's own temporary file (a table's JSON) on a full disk: name the W&B folder
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
+        import shutil
+
+        run.finish(exit_code=1)
+        shutil.rmtree(run_dir, ignore_errors=True)  # truncated: ``wandb sync`` would upload it
         raise OSError(exc.errno, os.strerror(exc.errno), str(run_dir.parent)) from None
     check_written(run_dir)
 
