@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from longdep.analysis import style
+from longdep.analysis.tables import markdown
 from longdep.records import read_csv, read_json
 from longdep.measure.summary import FIT_LARGEST, constant_token_summary, fixed_batch, scaling_summary, speedups
 
@@ -45,9 +46,7 @@ def fixed_batch_table(df: pd.DataFrame) -> str:
     def label(device, t):
         return "time slope" + (f", {t} thread{'s' if t > 1 else ''}" if device == "cpu" else f", {device}")
 
-    lines = ["| model | " + " | ".join(label(*k) for k in series)
-             + " | memory slope | largest N run | step time there | peak memory there | of matmul peak | over budget at |",
-             "|---|" + "---|" * (len(series) + 6)]
+    rows = []
     at = summary[(summary["device"] == top[0]) & (summary["threads"] == top[1])]
     for _, row in _order(at).iterrows():
         key = (summary["model"] == row["model"]) & (summary["backend"] == row["backend"])
@@ -56,11 +55,11 @@ def fixed_batch_table(df: pd.DataFrame) -> str:
                       & fixed["status"].isin(["oom", "timeout"])]
         wall = (f"N={int(walls['seq_len'].min())} ({walls.sort_values('seq_len')['status'].iloc[0]})"
                 if len(walls) else "-")
-        lines.append(f"| {_name(row['model'], row['backend'])} | "
-                     + " | ".join(f"{s.iloc[0]:.2f}" if len(s) else "" for s in slopes)
-                     + f" | {row['mem_slope']:.2f} | {int(row['largest_n'])} | {row['step_time_s'] * 1e3:.0f} ms"
-                     f" | {row['peak_mem_mb']:.0f} MB | {row['peak_fraction']:.2f} | {wall} |")
-    return "\n".join(lines)
+        rows.append([_name(row["model"], row["backend"]), *(f"{s.iloc[0]:.2f}" if len(s) else "" for s in slopes),
+                     f"{row['mem_slope']:.2f}", int(row["largest_n"]), f"{row['step_time_s'] * 1e3:.0f} ms",
+                     f"{row['peak_mem_mb']:.0f} MB", f"{row['peak_fraction']:.2f}", wall])
+    return markdown(["model", *(label(*k) for k in series), "memory slope", "largest N run", "step time there",
+                     "peak memory there", "of matmul peak", "over budget at"], rows)
 
 
 def speedup_line(df: pd.DataFrame) -> str:
@@ -85,12 +84,12 @@ def constant_token_text(df: pd.DataFrame) -> str:
         lo, hi = int(g["min_len"].min()), int(g["max_len"].max())
         out.append(f"*T = {tokens:,} tokens per step ({where}); B = T / N from {tokens // lo} x {lo} to "
                    f"{tokens // hi} x {hi}:*\n")
-        out.append("| model | N | time per token, shortest N | at longest N | ratio | log-log slope | "
-                   "sequential steps at longest N |\n|---|---|---|---|---|---|---|")
-        for _, r in _order(g).iterrows():
-            out.append(f"| {_name(r['model'], r['backend'])} | {r['min_len']}-{r['max_len']} | "
-                       f"{r['us_per_token_min_len']:.2f} us | {r['us_per_token_max_len']:.2f} us | {r['ratio']:.1f}x | "
-                       f"{r['time_slope']:.2f} ({_shape(r['time_slope'])}) | {r['sequential_steps_max_len']:,} |")
+        rows = [[_name(r["model"], r["backend"]), f"{r['min_len']}-{r['max_len']}", f"{r['us_per_token_min_len']:.2f} us",
+                 f"{r['us_per_token_max_len']:.2f} us", f"{r['ratio']:.1f}x",
+                 f"{r['time_slope']:.2f} ({_shape(r['time_slope'])})", f"{r['sequential_steps_max_len']:,}"]
+                for _, r in _order(g).iterrows()]
+        out.append(markdown(["model", "N", "time per token, shortest N", "at longest N", "ratio", "log-log slope",
+                             "sequential steps at longest N"], rows))
         out.append("")
     return "\n".join(out).rstrip()
 

@@ -26,6 +26,7 @@ from longdep.analysis.cost_report import render_cost
 from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.report_study import sections
 from longdep.analysis.seeds_report import interrupted_rows, is_timing, render_timing
+from longdep.analysis.tables import markdown
 from longdep.config import UsageError
 from longdep.records import has_table, read_csv, run_records
 
@@ -59,16 +60,17 @@ def headline(acc: pd.DataFrame, base: pd.DataFrame | None) -> tuple[str, dict]:
             if not len(s):
                 continue
             facts[(model, D)] = (s.mean(), u.mean(), f.mean())
-            rows.append(f"| {style.model_name(model)} | 1-{whole(D)} | {len(s)} | {ci_text(s)} | {ci_text(u)} | {ci_text(f)} |")
+            rows.append([style.model_name(model), f"1-{whole(D)}", len(s), ci_text(s), ci_text(u), ci_text(f)])
         if base is not None:
             b = base[(base["test_set"] == "distance") & (base["train_max_distance"] == D) & (base["train_min_distance"] < D)]
             overall = figures.pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"].drop("majority", errors="ignore")
             best = overall.idxmax()
-            rows.append(f"| *best baseline: {style.baseline_name(best)}* | 1-{whole(D)} | - | {overall[best]:.2f} (all test distances) | | |")
+            rows.append([f"*best baseline: {style.baseline_name(best)}*", f"1-{whole(D)}", "-",
+                         f"{overall[best]:.2f} (all test distances)"])  # the accuracy columns after it empty
             facts[("baseline", D)] = (best, overall[best], overall.get("bag_of_words", np.nan))
-    head = ("| model | trained on | seeds | accuracy, trained distances | unseen distances (D+1 .. 4D) | "
-            "far (2D+1 .. 4D) |\n|---|---|---|---|---|---|")
-    return head + "\n" + "\n".join(rows), facts
+    table = markdown(["model", "trained on", "seeds", "accuracy, trained distances", "unseen distances (D+1 .. 4D)",
+                      "far (2D+1 .. 4D)"], rows)
+    return table + ("" if rows else "\n"), facts  # no mixed-distance runs: the header and an empty line
 
 
 def attractor_table(acc: pd.DataFrame) -> str:
@@ -78,16 +80,15 @@ def attractor_table(acc: pd.DataFrame) -> str:
     per = figures.pooled(a, [*figures.RUN_KEYS, "distance", "attractors"])
     per["attractors"] = per["attractors"].astype(int)
     counts = sorted(set(per["attractors"]))
-    lines = ["| model | trained on | tested at | " + " | ".join(f"{c} attr." for c in counts) + " |",
-             "|---|---|---|" + "---|" * len(counts)]
+    rows = []
     for D in sorted(set(per["train_max_distance"])):
         for dist in sorted(set(per["distance"])):
             for model in style.model_order():
                 sub = per[(per["model"] == model) & (per["train_max_distance"] == D) & (per["distance"] == dist)]
                 if len(sub):
-                    cells = [f"{sub[sub['attractors'] == c]['accuracy'].mean():.2f}" for c in counts]
-                    lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | {whole(dist)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+                    rows.append([style.model_name(model), f"1-{whole(D)}", whole(dist),
+                                 *(f"{sub[sub['attractors'] == c]['accuracy'].mean():.2f}" for c in counts)])
+    return markdown(["model", "trained on", "tested at", *(f"{c} attr." for c in counts)], rows)
 
 
 def probe_table(cf: pd.DataFrame | None) -> tuple[str, dict]:
@@ -97,16 +98,17 @@ def probe_table(cf: pd.DataFrame | None) -> tuple[str, dict]:
     g = cf.assign(changed=cf["rate"] * cf["n"]).groupby([*figures.RUN_KEYS, "probe"], as_index=False)[["n", "changed"]].sum()
     g["rate"] = g["changed"] / g["n"]
     probes = [p for p in figures.PROBES if p in set(g["probe"])]
-    lines = ["| model | trained on | " + " | ".join(probes) + " |", "|---|---|" + "---|" * len(probes)]
-    facts = {}
+    if not probes:  # probes of fixed-distance runs only: the table without rows or probe columns, as it always read
+        return "| model | trained on |  |\n|---|---|", {}
+    rows, facts = [], {}
     for D in sorted(set(g["train_max_distance"])):
         for model in style.model_order():
             sub = g[(g["model"] == model) & (g["train_max_distance"] == D)]
             if len(sub):
                 vals = {p: sub[sub["probe"] == p]["rate"] for p in probes}
                 facts[(model, D)] = {p: v.mean() for p, v in vals.items()}
-                lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | " + " | ".join(ci_text(vals[p]) for p in probes) + " |")
-    return "\n".join(lines), facts
+                rows.append([style.model_name(model), f"1-{whole(D)}", *(ci_text(vals[p]) for p in probes)])
+    return markdown(["model", "trained on", *probes], rows), facts
 
 
 def start_small_table(acc: pd.DataFrame, start: pd.DataFrame, runs: pd.DataFrame) -> str:
@@ -116,8 +118,7 @@ def start_small_table(acc: pd.DataFrame, start: pd.DataFrame, runs: pd.DataFrame
     _, scratch = headline(acc, None)
     _, small = headline(start, None)
     first = runs.groupby(["model", "train_max_distance"])[[figures.START, "start_steps"]].first()
-    lines = ["| model | trained on | first steps on | seeds | from scratch: trained distances | starting small: "
-             "trained distances | from scratch: far (2D+1 .. 4D) | starting small: far |", "|---|---|---|---|---|---|---|---|"]
+    rows = []
     d = start[(start["test_set"] == "distance")]
     per = _per_run(d, d["distance"] <= d["train_max_distance"])
     out = []
@@ -125,12 +126,14 @@ def start_small_table(acc: pd.DataFrame, start: pd.DataFrame, runs: pd.DataFrame
         lo, steps = first.loc[(model, D)]
         n = len(per[(per["model"] == model) & (per["train_max_distance"] == D)])
         c_seen, _, c_far = scratch.get((model, D), (np.nan,) * 3)
-        lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | 1-{whole(lo)} ({steps} steps) | {n} | {c_seen:.2f} | {s_seen:.2f} "
-                     f"| {c_far:.2f} | {s_far:.2f} |")
+        rows.append([style.model_name(model), f"1-{whole(D)}", f"1-{whole(lo)} ({steps} steps)", n, f"{c_seen:.2f}",
+                     f"{s_seen:.2f}", f"{c_far:.2f}", f"{s_far:.2f}"])
         if c_seen < 0.55 and s_seen > 0.9:
             out.append(f"{style.model_name(model)} on 1-{whole(D)}: at chance from scratch ({c_seen:.2f}), {s_seen:.2f} when "
                        f"it starts on 1-{whole(lo)}: the failure is in optimisation, not in what the model can represent.")
-    return "\n".join(lines) + ("\n\n" + "\n".join(f"- {o}" for o in out) if out else "")
+    table = markdown(["model", "trained on", "first steps on", "seeds", "from scratch: trained distances",
+                      "starting small: trained distances", "from scratch: far (2D+1 .. 4D)", "starting small: far"], rows)
+    return table + ("\n\n" + "\n".join(f"- {o}" for o in out) if out else "")
 
 
 def learning_cost(runs: pd.DataFrame) -> str:
@@ -138,7 +141,7 @@ def learning_cost(runs: pd.DataFrame) -> str:
     if not len(fixed):
         return "(no fixed-distance runs)"
     dists = sorted(set(fixed["train_min_distance"]))
-    lines = ["| model | " + " | ".join(f"trained at {whole(d)}" for d in dists) + " |", "|---|" + "---|" * len(dists)]
+    rows = []
     for model in [m for m in style.model_order() if m in set(fixed["model"])]:
         cells = []
         for d in dists:
@@ -148,8 +151,8 @@ def learning_cost(runs: pd.DataFrame) -> str:
                 continue
             ok = sub["steps_to_95"].dropna()
             cells.append(f"{ok.mean():.0f} ({len(ok)}/{len(sub)})" if len(ok) else f"never (0/{len(sub)})")
-        lines.append(f"| {style.model_name(model)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([style.model_name(model), *cells])
+    return markdown(["model", *(f"trained at {whole(d)}" for d in dists)], rows)
 
 
 def tuning_table(folder: Path, runs: pd.DataFrame) -> str:
@@ -158,17 +161,16 @@ def tuning_table(folder: Path, runs: pd.DataFrame) -> str:
         return "(no tuning stage)"
     by = tuning.columns[0]
     keys = [c for c in tuning.columns if c.startswith(("train.", "model.")) and c != by]
-    lines = ["| model | chosen " + ", ".join(keys) + " | its validation accuracy | range over the settings | parameters |",
-             "|---|---|---|---|---|"]
+    rows = []
     for model in style.model_order():
         sub = tuning[tuning[by] == model]
         if not len(sub):
             continue
         best = sub[sub["chosen"]].iloc[0]
-        lines.append(f"| {style.model_name(model)} | " + ", ".join(f"{best[k]:g}" for k in keys)
-                     + f" | {best['final_val_acc']:.3f} | {sub['final_val_acc'].min():.2f}-{sub['final_val_acc'].max():.2f}"
-                     f" | {int(best['parameters']):,} |")
-    return "\n".join(lines)
+        rows.append([style.model_name(model), ", ".join(f"{best[k]:g}" for k in keys), f"{best['final_val_acc']:.3f}",
+                     f"{sub['final_val_acc'].min():.2f}-{sub['final_val_acc'].max():.2f}", f"{int(best['parameters']):,}"])
+    return markdown(["model", "chosen " + ", ".join(keys), "its validation accuracy", "range over the settings",
+                     "parameters"], rows)
 
 
 def baseline_markdown(base: pd.DataFrame | None) -> str:
@@ -176,10 +178,8 @@ def baseline_markdown(base: pd.DataFrame | None) -> str:
         return "(no baselines)"
     t = figures.baseline_table(base)
     cols = [f"{whole(lo)}-{whole(hi)}" if lo != hi else f"at {whole(lo)}" for lo, hi in t.columns]
-    lines = ["| heuristic | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for h, row in t.iterrows():
-        lines.append(f"| {style.baseline_name(h)} | " + " | ".join("" if pd.isna(v) else f"{v:.2f}" for v in row) + " |")
-    return "\n".join(lines)
+    rows = [[style.baseline_name(h), *("" if pd.isna(v) else f"{v:.2f}" for v in row)] for h, row in t.iterrows()]
+    return markdown(["heuristic", *cols], rows)
 
 
 def findings(facts: dict, probes: dict, seeds: dict) -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from longdep.analysis import style
 from longdep.analysis.panels import RUN_KEYS, staged, ci_text, pooled
+from longdep.analysis.tables import markdown
 from longdep.records import read_csv
 
 RECURRENT = ("rnn", "lstm", "mingru")
@@ -41,9 +42,8 @@ def objectives(folder: Path, link: str) -> str:
     at = a[(a["distance"] == a["distance"].min()) & (a["attractors"] == a["attractors"].max())] if len(a) else a
     most = pooled(at, keys) if len(at) else None
     n_attr = f"{int(at['attractors'].max())} attractors at distance {int(at['distance'].min())}" if len(at) else ""
-    head = ["| model | trained on | seeds (classifier / LM) | trained distances: classifier | LM | far (2D+1 .. 4D): "
-            "classifier | LM |" + (f" {n_attr}: classifier | LM |" if most is not None else ""),
-            "|---|---|---|---|---|---|---|" + ("---|---|" if most is not None else "")]
+    head = ["model", "trained on", "seeds (classifier / LM)", "trained distances: classifier", "LM",
+            "far (2D+1 .. 4D): classifier", "LM", *([f"{n_attr}: classifier", "LM"] if most is not None else [])]
     rows, lower, close = [], {}, {}
     for D in sorted(set(d["train_max_distance"])):
         for model in style.model_order():
@@ -54,13 +54,13 @@ def objectives(folder: Path, link: str) -> str:
             c, m = by[0]
             if not len(m):
                 continue
-            rows.append(f"| {style.model_name(model)} | 1-{int(D)} | {len(c)} / {len(m)} | "
-                        + " | ".join(f"{ci_text(x)} | {ci_text(y)}" for x, y in by) + " |")
+            rows.append([style.model_name(model), f"1-{int(D)}", f"{len(c)} / {len(m)}",
+                         *(ci_text(v) for x, y in by for v in (x, y))])
             (lower if m.mean() < c.mean() - 0.05 else close).setdefault(int(D), []).append(style.model_name(model))
     facts = [f"- Trained on 1-{D}: the language model is more than 0.05 below the classifier on the trained distances "
              f"for {', '.join(lower.get(D, [])) or 'no model'}; within 0.05 (or above) for {', '.join(close.get(D, [])) or 'none'}."
              for D in sorted(set(lower) | set(close))]
-    return "\n".join(head + rows) + "\n\n" + "\n".join(facts) + _figure(folder, link, "objectives", "classifier vs language model")
+    return markdown(head, rows) + "\n\n" + "\n".join(facts) + _figure(folder, link, "objectives", "classifier vs language model")
 
 
 def nested(folder: Path, link: str) -> str:
@@ -77,13 +77,11 @@ def nested(folder: Path, link: str) -> str:
     def name(dp, lv):
         return f"d{dp}: " + ("outer" if lv == 0 else "inner" if lv == dp else f"level {lv}")
 
-    lines = ["| model | seeds | " + " | ".join(name(*c) for c in cols) + " |", "|---|---|" + "---|" * len(cols)]
-    facts = []
+    rows, facts = [], []
     for model in [m for m in style.model_order() if m in set(per["model"])]:
         sub = per[per["model"] == model]
         means = {c: sub[(sub["depth"] == c[0]) & (sub["level"] == c[1])]["accuracy"] for c in cols}
-        lines.append(f"| {style.model_name(model)} | {sub['run_id'].nunique()} | "
-                     + " | ".join(f"{means[c].mean():.2f}" for c in cols) + " |")
+        rows.append([style.model_name(model), sub["run_id"].nunique(), *(f"{means[c].mean():.2f}" for c in cols)])
         levels = {lv: means[(deepest, lv)] for dp, lv in cols if dp == deepest}
         worst = min(levels, key=lambda lv: levels[lv].mean())
         where = "the outermost" if worst == 0 else "the innermost" if worst == deepest else "a middle"
@@ -94,8 +92,9 @@ def nested(folder: Path, link: str) -> str:
         for h in ("bag_of_words", "first_noun", "nearest_noun"):
             g = pooled(b[b["heuristic"] == h], ["depth", "level"]).set_index(["depth", "level"])["accuracy"]
             if len(g):
-                lines.append(f"| *{style.baseline_name(h)}* | - | " + " | ".join(f"{g.get(c, np.nan):.2f}" for c in cols) + " |")
-    return ("\n".join(lines) + f"\n\nThe hardest level at depth {deepest}, per model (mean over seeds, 95% interval): "
+                rows.append([f"*{style.baseline_name(h)}*", "-", *(f"{g.get(c, np.nan):.2f}" for c in cols)])
+    table = markdown(["model", "seeds", *(name(*c) for c in cols)], rows)
+    return (table + f"\n\nThe hardest level at depth {deepest}, per model (mean over seeds, 95% interval): "
             + "; ".join(facts) + "." + _figure(folder, link, "nested", "nested dependencies per level"))
 
 
@@ -115,9 +114,7 @@ def attention(folder: Path, link: str) -> str:
     table = g.pivot_table(index=["run_id", "model", "layer", "head"], columns=["seen", "target"], values="weight")
     best = table[(True, "subject")].groupby(level=["run_id", "model", "layer"]).idxmax()
     top = table.loc[best.values].reset_index()
-    lines = ["| model | layer | runs | to the subject, trained distances | unseen distances | to attractors | "
-             "to the noun at the training offset | uniform |", "|---|---|---|---|---|---|---|---|"]
-    strong = []
+    rows, strong = [], []
     for model in [m for m in style.model_order() if m in set(top["model"])]:
         for layer in sorted(set(top[top["model"] == model]["layer"])):
             s = top[(top["model"] == model) & (top["layer"] == layer)]
@@ -126,12 +123,13 @@ def attention(folder: Path, link: str) -> str:
                 return s[(seen, target)] if (seen, target) in s else pd.Series(dtype=float)
 
             subj, uni = col(True, "subject"), col(True, "uniform")
-            lines.append(f"| {style.model_name(model)} | {int(layer) + 1} | {len(s)} | {ci_text(subj)} | "
-                         f"{ci_text(col(False, 'subject'))} | {ci_text(col(True, 'attractor'))} | "
-                         f"{ci_text(col(True, 'offset_noun'))} | {uni.mean():.3f} |")
+            rows.append([style.model_name(model), int(layer) + 1, len(s), ci_text(subj), ci_text(col(False, "subject")),
+                         ci_text(col(True, "attractor")), ci_text(col(True, "offset_noun")), f"{uni.mean():.3f}"])
             if len(subj) and subj.mean() > 10 * uni.mean():
                 strong.append(f"{style.model_name(model)} layer {int(layer) + 1} ({subj.mean() / uni.mean():.0f}x)")
-    return ("\n".join(lines) + f"\n\nTrained on 1-{int(D)}; per run and layer the head with the most weight on the "
+    table = markdown(["model", "layer", "runs", "to the subject, trained distances", "unseen distances", "to attractors",
+                      "to the noun at the training offset", "uniform"], rows)
+    return (table + f"\n\nTrained on 1-{int(D)}; per run and layer the head with the most weight on the "
             "subject over the trained distances. Layers whose best head puts more than 10x the uniform weight on the "
             f"subject: {', '.join(strong) or 'none'}." + _figure(folder, link, "attention", "attention from the query"))
 
@@ -146,20 +144,18 @@ def state(folder: Path, link: str) -> str:
     def label(lo, hi):
         return str(lo) if lo == hi else f"{lo}-{hi}"
 
-    lines = ["| model | trained on | runs | " + " | ".join(("offset " if lo == hi else "") + label(lo, hi) for lo, hi in PROBE_BINS)
-             + " |", "|---|---|---|" + "---|" * len(PROBE_BINS)]
-    facts = []
+    rows, facts = [], []
     for D in sorted(set(p["train_max_distance"])):
         for model in [m for m in style.model_order() if m in set(p["model"])]:
             s = p[(p["model"] == model) & (p["train_max_distance"] == D)]
             if not len(s):
                 continue
             cells = [pooled(s[s["offset"].between(lo, hi)], ["run_id"])["accuracy"] for lo, hi in PROBE_BINS]
-            lines.append(f"| {style.model_name(model)} | 1-{int(D)} | {s['run_id'].nunique()} | "
-                         + " | ".join(ci_text(c) for c in cells) + " |")
+            rows.append([style.model_name(model), f"1-{int(D)}", s["run_id"].nunique(), *(ci_text(c) for c in cells)])
             kept = [label(lo, hi) for (lo, hi), c in zip(PROBE_BINS, cells) if len(c) and c.mean() >= 0.9]
             facts.append(f"{style.model_name(model)} on 1-{int(D)}: {', '.join(kept) or 'nowhere'}")
-    return ("\n".join(lines) + "\n\nOffsets at which the subject's number is linearly readable (probe >= 0.9): "
+    head = ["model", "trained on", "runs", *(("offset " if lo == hi else "") + label(lo, hi) for lo, hi in PROBE_BINS)]
+    return (markdown(head, rows) + "\n\nOffsets at which the subject's number is linearly readable (probe >= 0.9): "
             + "; ".join(facts) + "." + _figure(folder, link, "state_probe", "what the recurrent state holds"))
 
 

@@ -17,9 +17,10 @@ from longdep.analysis.panels import pooled
 
 
 def markdown(header: Sequence[str], rows: Iterable[Sequence]) -> str:
-    """A Markdown table: the header, the rule, one line per row (cells as given, ``str`` of the rest)."""
+    """A Markdown table: the header, the rule, one line per row (cells as given, ``str`` of the rest); a
+    row shorter than the header ends in empty cells (``| |``)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" + " |" * (len(header) - len(row)) for row in rows]
     return "\n".join(lines)
 
 
