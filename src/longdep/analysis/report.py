@@ -23,10 +23,10 @@ from longdep.analysis.bench_report import is_bench, render_bench
 from longdep.analysis.convergence_report import load_protocol_runs, speed_findings, verdict
 from longdep.analysis.convergence_report import sections as convergence_sections
 from longdep.analysis.cost_report import render_cost
-from longdep.analysis.panels import ci_text, whole
+from longdep.analysis.panels import RUN_KEYS, START, ci_text, pooled, whole
 from longdep.analysis.report_study import sections
 from longdep.analysis.seeds_report import interrupted_rows, is_timing, render_timing
-from longdep.analysis.tables import markdown
+from longdep.analysis.tables import by_distance, far, fixed, markdown, mixed, trained, unseen
 from longdep.config import UsageError
 from longdep.records import has_table, read_csv, run_records
 
@@ -44,26 +44,22 @@ def markers(folder: Path, target: str = "README.md") -> tuple[str, str]:
             f"<!-- report:end {name} -->")
 
 
-def _per_run(acc: pd.DataFrame, mask) -> pd.DataFrame:
-    return figures.pooled(acc[mask], list(figures.RUN_KEYS))
-
-
 def headline(acc: pd.DataFrame, base: pd.DataFrame | None) -> tuple[str, dict]:
     """Mixed-distance runs: accuracy on trained and on unseen distances per model and D."""
-    d = acc[(acc["test_set"] == "distance") & (acc["train_min_distance"] < acc["train_max_distance"])]
-    seen, unseen = _per_run(d, d["distance"] <= d["train_max_distance"]), _per_run(d, d["distance"] > d["train_max_distance"])
-    far = _per_run(d, d["distance"] > 2 * d["train_max_distance"])
+    d = mixed(by_distance(acc))
+    per_run = [pooled(pick(d), RUN_KEYS) for pick in (trained, unseen, far)]
+    b = mixed(by_distance(base)) if base is not None else None
     rows, facts = [], {}
     for D in sorted(set(d["train_max_distance"])):
         for model in style.model_order():
-            s, u, f = (x[(x["model"] == model) & (x["train_max_distance"] == D)]["accuracy"] for x in (seen, unseen, far))
+            s, u, f = (x[(x["model"] == model) & (x["train_max_distance"] == D)]["accuracy"] for x in per_run)
             if not len(s):
                 continue
             facts[(model, D)] = (s.mean(), u.mean(), f.mean())
             rows.append([style.model_name(model), f"1-{whole(D)}", len(s), ci_text(s), ci_text(u), ci_text(f)])
-        if base is not None:
-            b = base[(base["test_set"] == "distance") & (base["train_max_distance"] == D) & (base["train_min_distance"] < D)]
-            overall = figures.pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"].drop("majority", errors="ignore")
+        if b is not None:
+            overall = pooled(b[b["train_max_distance"] == D], ["heuristic"]).set_index("heuristic")["accuracy"]
+            overall = overall.drop("majority", errors="ignore")
             best = overall.idxmax()
             rows.append([f"*best baseline: {style.baseline_name(best)}*", f"1-{whole(D)}", "-",
                          f"{overall[best]:.2f} (all test distances)"])  # the accuracy columns after it empty
@@ -74,10 +70,10 @@ def headline(acc: pd.DataFrame, base: pd.DataFrame | None) -> tuple[str, dict]:
 
 
 def attractor_table(acc: pd.DataFrame) -> str:
-    a = acc[(acc["test_set"] == "attractors") & (acc["train_min_distance"] < acc["train_max_distance"])]
+    a = mixed(acc[acc["test_set"] == "attractors"])
     if not len(a):
         return "(no controlled attractor sets)"
-    per = figures.pooled(a, [*figures.RUN_KEYS, "distance", "attractors"])
+    per = pooled(a, [*RUN_KEYS, "distance", "attractors"])
     per["attractors"] = per["attractors"].astype(int)
     counts = sorted(set(per["attractors"]))
     rows = []
@@ -94,8 +90,8 @@ def attractor_table(acc: pd.DataFrame) -> str:
 def probe_table(cf: pd.DataFrame | None) -> tuple[str, dict]:
     if cf is None or not len(cf):
         return "(no counterfactual probes)", {}
-    cf = cf[cf["train_min_distance"] < cf["train_max_distance"]]
-    g = cf.assign(changed=cf["rate"] * cf["n"]).groupby([*figures.RUN_KEYS, "probe"], as_index=False)[["n", "changed"]].sum()
+    cf = mixed(cf)
+    g = cf.assign(changed=cf["rate"] * cf["n"]).groupby([*RUN_KEYS, "probe"], as_index=False)[["n", "changed"]].sum()
     g["rate"] = g["changed"] / g["n"]
     probes = [p for p in figures.PROBES if p in set(g["probe"])]
     if not probes:  # probes of fixed-distance runs only: the table without rows or probe columns, as it always read
@@ -117,10 +113,9 @@ def start_small_table(acc: pd.DataFrame, start: pd.DataFrame, runs: pd.DataFrame
         return "(no starting-small runs)"
     _, scratch = headline(acc, None)
     _, small = headline(start, None)
-    first = runs.groupby(["model", "train_max_distance"])[[figures.START, "start_steps"]].first()
+    first = runs.groupby(["model", "train_max_distance"])[[START, "start_steps"]].first()
     rows = []
-    d = start[(start["test_set"] == "distance")]
-    per = _per_run(d, d["distance"] <= d["train_max_distance"])
+    per = pooled(trained(by_distance(start)), RUN_KEYS)
     out = []
     for (model, D), (s_seen, _, s_far) in sorted(small.items(), key=lambda kv: (kv[0][1], style.model_order().index(kv[0][0]))):
         lo, steps = first.loc[(model, D)]
@@ -137,15 +132,15 @@ def start_small_table(acc: pd.DataFrame, start: pd.DataFrame, runs: pd.DataFrame
 
 
 def learning_cost(runs: pd.DataFrame) -> str:
-    fixed = runs[runs["train_min_distance"] == runs["train_max_distance"]]
-    if not len(fixed):
+    at_one = fixed(runs)
+    if not len(at_one):
         return "(no fixed-distance runs)"
-    dists = sorted(set(fixed["train_min_distance"]))
+    dists = sorted(set(at_one["train_min_distance"]))
     rows = []
-    for model in [m for m in style.model_order() if m in set(fixed["model"])]:
+    for model in [m for m in style.model_order() if m in set(at_one["model"])]:
         cells = []
         for d in dists:
-            sub = fixed[(fixed["model"] == model) & (fixed["train_min_distance"] == d)]
+            sub = at_one[(at_one["model"] == model) & (at_one["train_min_distance"] == d)]
             if not len(sub):
                 cells.append("")
                 continue
@@ -218,8 +213,7 @@ def findings(facts: dict, probes: dict, seeds: dict) -> str:
 
 def seed_split(acc: pd.DataFrame) -> dict:
     """``{(model, D): (seeds above 0.9 on trained distances, seeds)}`` for mixed-distance runs."""
-    d = acc[(acc["test_set"] == "distance") & (acc["train_min_distance"] < acc["train_max_distance"])]
-    per = _per_run(d, d["distance"] <= d["train_max_distance"])
+    per = pooled(trained(mixed(by_distance(acc))), RUN_KEYS)
     return {(m, D): (int((g["accuracy"] > 0.9).sum()), len(g)) for (m, D), g in per.groupby(["model", "train_max_distance"])}
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from longdep.analysis import style
 from longdep.analysis.panels import RUN_KEYS, staged, ci_text, pooled
-from longdep.analysis.tables import markdown
+from longdep.analysis.tables import by_distance, far, markdown, mixed, trained
 from longdep.records import read_csv
 
 RECURRENT = ("rnn", "lstm", "mingru")
@@ -23,22 +23,16 @@ def _figure(folder: Path, link: str, name: str, alt: str) -> str:
     return f"\n\n![{alt}]({link}/figures/{name}.png)" if (Path(folder) / "figures" / f"{name}.png").exists() else ""
 
 
-def _mixed(df: pd.DataFrame) -> pd.DataFrame:
-    """Mixed-distance agreement runs (the headline's settings)."""
-    return df[df["train_min_distance"] < df["train_max_distance"]]
-
-
 def objectives(folder: Path, link: str) -> str:
     """Classifier against language model per model and training setting: trained distances, far unseen
     ones, and the controlled set with the most attractors at the shortest attractor distance."""
     acc = staged(read_csv(Path(folder) / "accuracy.csv"), False, None)
     if acc is None or "lm" not in set(acc["objective"]):
         return ""
-    acc = _mixed(acc)
-    d, a = acc[acc["test_set"] == "distance"], acc[acc["test_set"] == "attractors"]
+    acc = mixed(acc)
+    d, a = by_distance(acc), acc[acc["test_set"] == "attractors"]
     keys = [*RUN_KEYS, "objective"]
-    seen = pooled(d[d["distance"] <= d["train_max_distance"]], keys)
-    far = pooled(d[d["distance"] > 2 * d["train_max_distance"]], keys)
+    seen, beyond = pooled(trained(d), keys), pooled(far(d), keys)
     at = a[(a["distance"] == a["distance"].min()) & (a["attractors"] == a["attractors"].max())] if len(a) else a
     most = pooled(at, keys) if len(at) else None
     n_attr = f"{int(at['attractors'].max())} attractors at distance {int(at['distance'].min())}" if len(at) else ""
@@ -47,7 +41,7 @@ def objectives(folder: Path, link: str) -> str:
     rows, lower, close = [], {}, {}
     for D in sorted(set(d["train_max_distance"])):
         for model in style.model_order():
-            pick = [t[(t["model"] == model) & (t["train_max_distance"] == D)] for t in (seen, far, *([most] if most is not None else []))]
+            pick = [t[(t["model"] == model) & (t["train_max_distance"] == D)] for t in (seen, beyond, *([most] if most is not None else []))]
             if not len(pick[0]):
                 continue
             by = [(p[p["objective"] == "classify"]["accuracy"], p[p["objective"] == "lm"]["accuracy"]) for p in pick]
@@ -103,9 +97,9 @@ def attention(folder: Path, link: str) -> str:
     distances; its weight on the subject (trained, unseen distances), on attractors, on the noun at the
     training offset, against uniform; mean over seeds with intervals, for the widest mixed setting."""
     att = staged(read_csv(Path(folder) / "attention.csv"), False, "classify")
-    if att is None or not len(_mixed(att)):
+    if att is None or not len(mixed(att)):
         return ""
-    att = _mixed(att)
+    att = mixed(att)
     D = att["train_max_distance"].max()
     att = att[att["train_max_distance"] == D]
     w = att.assign(wn=att["weight"] * att["n"], seen=att["distance"] <= D)
@@ -138,9 +132,9 @@ def state(folder: Path, link: str) -> str:
     """Probe accuracy (subject number from the hidden state) by tokens since the subject, per recurrent
     model and mixed training setting, mean over seeds with intervals."""
     probe = staged(read_csv(Path(folder) / "probe.csv"), False, "classify")
-    if probe is None or not len(_mixed(probe)):
+    if probe is None or not len(mixed(probe)):
         return ""
-    p = _mixed(probe)
+    p = mixed(probe)
     def label(lo, hi):
         return str(lo) if lo == hi else f"{lo}-{hi}"
 

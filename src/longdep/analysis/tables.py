@@ -4,8 +4,9 @@
     print(markdown(["model", "accuracy"], [["LSTM", "0.99 ± 0.01"]]))
 
 The filters take a table of per-slice rows (``accuracy.csv``) and return the rows of one kind:
-``mixed`` (runs trained on a range of distances, the headline), and the test distances a run was
-``trained`` on, ``unseen`` beyond them (D+1 .. 4D) and ``far`` beyond twice them (2D+1 .. 4D).
+``mixed`` (runs trained on a range of distances, the headline) or ``fixed`` (at one distance), and the
+test distances a run was ``trained`` on, ``unseen`` beyond them (D+1 .. 4D) and ``far`` beyond twice
+them (2D+1 .. 4D).
 """
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def by_distance(acc: pd.DataFrame) -> pd.DataFrame:
 def mixed(acc: pd.DataFrame) -> pd.DataFrame:
     """The rows of runs trained on a range of distances (``1-16``, ``1-64``), not at one distance."""
     return acc[acc["train_min_distance"] < acc["train_max_distance"]]
+
+
+def fixed(acc: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs trained at one distance (``train_min_distance == train_max_distance``)."""
+    return acc[acc["train_min_distance"] == acc["train_max_distance"]]
 
 
 def trained(acc: pd.DataFrame) -> pd.DataFrame:
