@@ -166,12 +166,13 @@ def test_learning_curves_hold_early_stopped_runs_and_draw_the_criterion(tmp_path
     import matplotlib.pyplot as plt
 
     from longdep.analysis import figures
+    from longdep.analysis.data import load_curves, load_runs
 
     _run_record(tmp_path, "lstm", 0, 1, 8, [[50, 0.7], [100, 0.99]], stopped_early=True)
     _run_record(tmp_path, "lstm", 1, 1, 8, [[50, 0.6], [100, 0.8], [150, 0.9], [200, 0.96]])
     _run_record(tmp_path, "transformer", 0, 8, 8, [[50, 0.5], [100, 0.6], [150, 0.7], [200, 0.8]])
-    runs = figures.load_runs(tmp_path)
-    curves = figures.load_curves(tmp_path, runs)
+    runs = load_runs(tmp_path)
+    curves = load_curves(tmp_path, runs)
     held = curves[curves["held"]]
     assert sorted(held["step"]) == [150, 200] and (held["val_acc"] == 0.99).all()  # up to the budget, at its last value
     fig = figures.plot_learning_curves(curves)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from longdep.analysis import controls_report as controls, figures, style
+from longdep.analysis.data import load_accuracy, load_baselines, load_counterfactual, load_runs
 from longdep.analysis.bench_report import is_bench, render_bench
 from longdep.analysis.convergence_report import load_protocol_runs, speed_findings, verdict
 from longdep.analysis.convergence_report import sections as convergence_sections
@@ -281,9 +282,9 @@ def render(folder: Path, link: str | None = None, short: bool = False) -> str:
             raise UsageError(f"no accuracy.csv or scaling.csv in {str(folder)!r}; give a folder written by "
                              "longdep grid or longdep scale")
         return "\n\n".join([begin, cost, end]) + "\n"
-    acc, base, runs = figures.load_accuracy(folder), figures.load_baselines(folder), figures.load_runs(folder)
+    acc, base, runs = load_accuracy(folder), load_baselines(folder), load_runs(folder)
     table, facts = headline(acc, base)
-    probes, probe_facts = probe_table(figures.load_counterfactual(folder))
+    probes, probe_facts = probe_table(load_counterfactual(folder))
     return "\n\n".join([
         begin, scope(folder),
         *(convergence_sections(folder, link or folder.as_posix())
@@ -301,8 +302,8 @@ def render(folder: Path, link: str | None = None, short: bool = False) -> str:
         "1 is right for flip_subject, 0 for the others):\n\n" + probes
         + figure(folder, link, "counterfactual", "counterfactual probes"),
         "**Starting small** (Elman 1993: the first training steps on short distances only, then the full "
-        "range; mean over seeds):\n\n" + start_small_table(acc, figures.load_accuracy(folder, start_small=True),
-                                                             figures.load_runs(folder, start_small=True)),
+        "range; mean over seeds):\n\n" + start_small_table(acc, load_accuracy(folder, start_small=True),
+                                                             load_runs(folder, start_small=True)),
         "**The learning cost of distance** (fixed training distance; mean steps to 95% validation accuracy "
         "over the seeds that got there, and how many did):\n\n" + learning_cost(runs)
         + figure(folder, link, "steps_to_criterion", "steps to criterion")
@@ -330,9 +331,9 @@ def summary(folder: Path, link: str) -> list[str]:
     folder of accuracy runs), then the link to its REPORT.md."""
     out = []
     if has_table(folder / "accuracy.csv") and not is_timing(folder):
-        acc = figures.load_accuracy(folder)
-        facts = headline(acc, figures.load_baselines(folder))[1]
-        probe_facts = probe_table(figures.load_counterfactual(folder))[1]
+        acc = load_accuracy(folder)
+        facts = headline(acc, load_baselines(folder))[1]
+        probe_facts = probe_table(load_counterfactual(folder))[1]
         runs = load_protocol_runs(folder)
         protocol = bool(convergence_sections(folder, link))
         out = [scope(folder), *([verdict(runs)] if protocol else []),
@@ -345,8 +346,8 @@ def summary(folder: Path, link: str) -> list[str]:
 
 def scope(folder: Path) -> str:
     """The report's first line: how many runs, their intervals, the core-hours they took."""
-    tune = figures.load_runs(folder / "tune") if (folder / "tune" / "runs").is_dir() else pd.DataFrame()
-    every = [figures.load_runs(folder, start_small=s, objective=None, task=None) for s in (False, True)]
+    tune = load_runs(folder / "tune") if (folder / "tune" / "runs").is_dir() else pd.DataFrame()
+    every = [load_runs(folder, start_small=s, objective=None, task=None) for s in (False, True)]
     n_runs = sum(len(r) for r in every)
     tuning_csv = read_csv(folder / "tuning.csv")
     if tuning_csv is not None and "wall_s" in tuning_csv and tuning_csv["wall_s"].notna().all():

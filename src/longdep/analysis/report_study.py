@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from longdep.analysis import style
+from longdep.analysis.data import load_accuracy, load_baselines
 from longdep.analysis.panels import RUN_KEYS, staged, ci_text, pooled
 from longdep.analysis.tables import by_distance, far, markdown, mixed, trained
 from longdep.records import read_csv
@@ -26,7 +27,7 @@ def _figure(folder: Path, link: str, name: str, alt: str) -> str:
 def objectives(folder: Path, link: str) -> str:
     """Classifier against language model per model and training setting: trained distances, far unseen
     ones, and the controlled set with the most attractors at the shortest attractor distance."""
-    acc = staged(read_csv(Path(folder) / "accuracy.csv"), False, None)
+    acc = load_accuracy(folder, objective=None)
     if acc is None or "lm" not in set(acc["objective"]):
         return ""
     acc = mixed(acc)
@@ -60,7 +61,7 @@ def objectives(folder: Path, link: str) -> str:
 def nested(folder: Path, link: str) -> str:
     """Accuracy per depth and level (0 = the outermost verb) per model, beside the baselines; which
     level is hardest at the greatest depth."""
-    acc = staged(read_csv(Path(folder) / "accuracy.csv"), False, "classify")
+    acc = load_accuracy(folder)
     if acc is None or "nested" not in set(acc["test_set"]):
         return ""
     a = acc[acc["test_set"] == "nested"].astype({"depth": int, "level": int})
@@ -80,7 +81,7 @@ def nested(folder: Path, link: str) -> str:
         worst = min(levels, key=lambda lv: levels[lv].mean())
         where = "the outermost" if worst == 0 else "the innermost" if worst == deepest else "a middle"
         facts.append(f"{style.model_name(model)}: level {worst} ({where}, {ci_text(levels[worst])})")
-    base = staged(read_csv(Path(folder) / "baselines.csv"), False, None)
+    base = load_baselines(folder)
     if base is not None and "nested" in set(base["test_set"]):
         b = base[base["test_set"] == "nested"].astype({"depth": int, "level": int})
         for h in ("bag_of_words", "first_noun", "nearest_noun"):
