@@ -20,7 +20,7 @@ import pandas as pd
 
 from longdep.analysis import style
 from longdep.analysis.panels import ci_text, t_interval
-from longdep.analysis.tables import markdown
+from longdep.analysis.tables import image, markdown
 from longdep.records import read_record, run_records
 from longdep.training.convergence import END_REASONS, still_improving
 
@@ -257,8 +257,8 @@ def sections(folder: Path, link: str) -> list[str]:
            "**Two answers: how fast and how far** (examples to 95% validation accuracy, censored runs counted as "
            "not reaching it; validation accuracy after 64,000 examples, the 2,000-step budget of the grid before "
            f"the protocol; the best validation accuracy, the weights each run is tested with):\n\n"
-           + efficiency_table(runs) + f"\n\n![sample efficiency]({link}/figures/sample_efficiency.png) "
-           f"![against FLOPs]({link}/figures/sample_efficiency_flops.png)"]
+           + efficiency_table(runs) + "\n\n" + image(link, "sample_efficiency", "sample efficiency") + " "
+           + image(link, "sample_efficiency_flops", "against FLOPs")]  # linked whether drawn yet or not
     tune = tuning_table(folder)
     if tune:
         out.insert(0, "**Tuning** (one Optuna study per model and objective, the same trials and step budget; score: "

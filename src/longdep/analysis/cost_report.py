@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from longdep.analysis import style
-from longdep.analysis.tables import markdown
+from longdep.analysis.tables import image, markdown
 from longdep.records import read_csv, read_json
 from longdep.measure.summary import FIT_LARGEST, constant_token_summary, fixed_batch, scaling_summary, speedups
 
@@ -108,7 +108,7 @@ def render_cost(folder: Path, link: str | None = None) -> str:
     env = read_json(env_path) if env_path.exists() else {}
     cfg = env.get("config", {})
     m = cfg.get("model") or cfg  # older sweeps kept the width at the top level
-    figs = f"{link or folder.as_posix()}/figures"
+    link = link or folder.as_posix()
     days = df["timestamp"].astype(str).str[:10].value_counts().sort_index() if "timestamp" in df else pd.Series(dtype=int)
     when = ("one sweep" if len(days) <= 1 else "sweeps on " + " and ".join(
         f"{day} ({n} points)" for day, n in days.items()) + " (a resumed sweep keeps its earlier points; compare "
@@ -124,7 +124,7 @@ def render_cost(folder: Path, link: str | None = None) -> str:
         f"{cfg.get('repeats', '?')}; memory is the step's measured peak; the fraction of peak is against a matmul "
         "timed in the same run:\n\n" + fixed_batch_table(df),
         (speed := speedup_line(df)),
-        figure_links(folder, figs, [("time_vs_n", "step time vs N"), ("memory_vs_n", "peak memory vs N")]
+        figure_links(folder, link, [("time_vs_n", "step time vs N"), ("memory_vs_n", "peak memory vs N")]
                      + ([("speedup", "parallel speed-up")] if speed else [])),
         "**Parallelism across time, at constant tokens per step.** The same number of tokens per step at every N, "
         "laid out as many short sequences or few long ones: a recurrence's chain of dependent steps grows with N "
@@ -132,16 +132,16 @@ def render_cost(folder: Path, link: str | None = None) -> str:
         "products (T x N x d per layer) grow with N; the parallel scan's work and depth (log2 N) barely change:\n\n"
         + constant_token_text(df),
     ]
-    parts.append(figure_links(folder, figs, [("constant_tokens", "constant tokens")]))
+    parts.append(figure_links(folder, link, [("constant_tokens", "constant tokens")]))
     return "\n\n".join(p for p in parts if p)
 
 
-def figure_links(folder: Path, figs: str, stems) -> str:
-    """Markdown images for the figures of ``folder`` written under each stem (one per precision:
-    ``time_vs_n.png``, ``time_vs_n_bf16-mixed.png`` ...); '' when none was drawn."""
+def figure_links(folder: Path, link: str, stems) -> str:
+    """Markdown images (linked under ``link``) for the figures of ``folder`` written under each stem (one
+    per precision: ``time_vs_n.png``, ``time_vs_n_bf16-mixed.png`` ...); '' when none was drawn."""
     out = []
     for stem, alt in stems:
         for path in sorted((Path(folder) / "figures").glob(f"{stem}*.png")):
             if path.stem == stem or path.stem.startswith(stem + "_"):
-                out.append(f"![{alt}]({figs}/{path.name})")
+                out.append(image(link, path.stem, alt))
     return "\n".join(out)

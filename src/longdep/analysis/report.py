@@ -27,7 +27,7 @@ from longdep.analysis.cost_report import render_cost
 from longdep.analysis.panels import RUN_KEYS, START, ci_text, pooled, whole
 from longdep.analysis.report_study import sections
 from longdep.analysis.seeds_report import interrupted_rows, is_timing, render_timing
-from longdep.analysis.tables import by_distance, far, fixed, markdown, mixed, trained, unseen
+from longdep.analysis.tables import by_distance, far, figure, fixed, markdown, mixed, trained, unseen
 from longdep.config import UsageError
 from longdep.records import has_table, read_csv, run_records
 
@@ -313,13 +313,6 @@ def render(folder: Path, link: str | None = None, short: bool = False) -> str:
         *([cost] if (cost := render_cost(folder, link)) else []),
         end,
     ]) + "\n"
-
-
-def figure(folder: Path, link: str | None, stem: str, alt: str) -> str:
-    """A paragraph linking ``figures/<stem>.png`` of ``folder`` when `longdep figures` drew it, else ''."""
-    if not (Path(folder) / "figures" / f"{stem}.png").is_file():
-        return ""
-    return f"\n\n![{alt}]({link or Path(folder).as_posix()}/figures/{stem}.png)"
 
 
 FINDINGS = ("**Findings, stated from the numbers above** (the lecture's claim: accuracy falls with distance for "

@@ -13,15 +13,11 @@ import pandas as pd
 from longdep.analysis import style
 from longdep.analysis.data import load_accuracy, load_baselines
 from longdep.analysis.panels import RUN_KEYS, staged, ci_text, pooled
-from longdep.analysis.tables import by_distance, far, markdown, mixed, trained
+from longdep.analysis.tables import by_distance, far, figure, markdown, mixed, trained
 from longdep.records import read_csv
 
 RECURRENT = ("rnn", "lstm", "mingru")
 PROBE_BINS = [(0, 0), (1, 3), (4, 15), (16, 63), (64, 255)]  # tokens since the subject
-
-
-def _figure(folder: Path, link: str, name: str, alt: str) -> str:
-    return f"\n\n![{alt}]({link}/figures/{name}.png)" if (Path(folder) / "figures" / f"{name}.png").exists() else ""
 
 
 def objectives(folder: Path, link: str) -> str:
@@ -55,7 +51,7 @@ def objectives(folder: Path, link: str) -> str:
     facts = [f"- Trained on 1-{D}: the language model is more than 0.05 below the classifier on the trained distances "
              f"for {', '.join(lower.get(D, [])) or 'no model'}; within 0.05 (or above) for {', '.join(close.get(D, [])) or 'none'}."
              for D in sorted(set(lower) | set(close))]
-    return markdown(head, rows) + "\n\n" + "\n".join(facts) + _figure(folder, link, "objectives", "classifier vs language model")
+    return markdown(head, rows) + "\n\n" + "\n".join(facts) + figure(folder, link, "objectives", "classifier vs language model")
 
 
 def nested(folder: Path, link: str) -> str:
@@ -90,7 +86,7 @@ def nested(folder: Path, link: str) -> str:
                 rows.append([f"*{style.baseline_name(h)}*", "-", *(f"{g.get(c, np.nan):.2f}" for c in cols)])
     table = markdown(["model", "seeds", *(name(*c) for c in cols)], rows)
     return (table + f"\n\nThe hardest level at depth {deepest}, per model (mean over seeds, 95% interval): "
-            + "; ".join(facts) + "." + _figure(folder, link, "nested", "nested dependencies per level"))
+            + "; ".join(facts) + "." + figure(folder, link, "nested", "nested dependencies per level"))
 
 
 def attention(folder: Path, link: str) -> str:
@@ -126,7 +122,7 @@ def attention(folder: Path, link: str) -> str:
                       "to the noun at the training offset", "uniform"], rows)
     return (table + f"\n\nTrained on 1-{int(D)}; per run and layer the head with the most weight on the "
             "subject over the trained distances. Layers whose best head puts more than 10x the uniform weight on the "
-            f"subject: {', '.join(strong) or 'none'}." + _figure(folder, link, "attention", "attention from the query"))
+            f"subject: {', '.join(strong) or 'none'}." + figure(folder, link, "attention", "attention from the query"))
 
 
 def state(folder: Path, link: str) -> str:
@@ -151,7 +147,7 @@ def state(folder: Path, link: str) -> str:
             facts.append(f"{style.model_name(model)} on 1-{int(D)}: {', '.join(kept) or 'nowhere'}")
     head = ["model", "trained on", "runs", *(("offset " if lo == hi else "") + label(lo, hi) for lo, hi in PROBE_BINS)]
     return (markdown(head, rows) + "\n\nOffsets at which the subject's number is linearly readable (probe >= 0.9): "
-            + "; ".join(facts) + "." + _figure(folder, link, "state_probe", "what the recurrent state holds"))
+            + "; ".join(facts) + "." + figure(folder, link, "state_probe", "what the recurrent state holds"))
 
 
 def sections(folder: Path, link: str) -> list[str]:

@@ -1,7 +1,8 @@
-"""What the reports share: one Markdown table writer and the filters every section applies.
+"""What the reports share: one Markdown table writer, one figure link and the filters every section applies.
 
-    from longdep.analysis.tables import markdown, mixed, run_accuracy
+    from longdep.analysis.tables import figure, markdown, mixed, run_accuracy
     print(markdown(["model", "accuracy"], [["LSTM", "0.99 ± 0.01"]]))
+    print(figure("results/paper", None, "accuracy_vs_distance", "accuracy against distance"))
 
 The filters take a table of per-slice rows (``accuracy.csv``) and return the rows of one kind:
 ``mixed`` (runs trained on a range of distances, the headline) or ``fixed`` (at one distance), and the
@@ -10,6 +11,7 @@ them (2D+1 .. 4D).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -23,6 +25,19 @@ def markdown(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" + " |" * (len(header) - len(row)) for row in rows]
     return "\n".join(lines)
+
+
+def image(link: str, stem: str, alt: str) -> str:
+    """The Markdown image of ``figures/<stem>.png`` in the results folder a report links as ``link``."""
+    return f"![{alt}]({link}/figures/{stem}.png)"
+
+
+def figure(folder: Path, link: str | None, stem: str, alt: str) -> str:
+    """A paragraph linking ``figures/<stem>.png`` of ``folder`` (under ``link``, default: the folder as
+    given) when `longdep figures` drew it, else ''."""
+    if not (Path(folder) / "figures" / f"{stem}.png").is_file():
+        return ""
+    return "\n\n" + image(link or Path(folder).as_posix(), stem, alt)
 
 
 def by_distance(acc: pd.DataFrame) -> pd.DataFrame:
