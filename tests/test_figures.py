@@ -316,3 +316,14 @@ def test_report_says_where_the_cells_time_went(reference):
     text = time_shares(reference)
     shares = [float(x) for x in re.findall(r"([\d.]+)%", text)]
     assert "training steps" in text and abs(sum(shares) - 100) < 0.5
+
+
+def test_report_tables_end_a_short_row_in_empty_cells_and_link_only_the_figures_drawn(tmp_path):
+    from longdep.analysis.tables import figure, image, markdown
+
+    assert markdown(["a", "b", "c"], [["x", 1], ["y", 2, 3]]) == "| a | b | c |\n|---|---|---|\n| x | 1 | |\n| y | 2 | 3 |"
+    assert figure(tmp_path, "res", "f", "alt") == ""  # not drawn (yet)
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "f.png").write_bytes(b"")
+    assert figure(tmp_path, "res", "f", "alt") == "\n\n" + image("res", "f", "alt") == "\n\n![alt](res/figures/f.png)"
+    assert figure(tmp_path, None, "f", "alt") == f"\n\n![alt]({tmp_path.as_posix()}/figures/f.png)"
