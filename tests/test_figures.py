@@ -166,12 +166,13 @@ def test_learning_curves_hold_early_stopped_runs_and_draw_the_criterion(tmp_path
     import matplotlib.pyplot as plt
 
     from longdep.analysis import figures
+    from longdep.analysis.data import load_curves, load_runs
 
     _run_record(tmp_path, "lstm", 0, 1, 8, [[50, 0.7], [100, 0.99]], stopped_early=True)
     _run_record(tmp_path, "lstm", 1, 1, 8, [[50, 0.6], [100, 0.8], [150, 0.9], [200, 0.96]])
     _run_record(tmp_path, "transformer", 0, 8, 8, [[50, 0.5], [100, 0.6], [150, 0.7], [200, 0.8]])
-    runs = figures.load_runs(tmp_path)
-    curves = figures.load_curves(tmp_path, runs)
+    runs = load_runs(tmp_path)
+    curves = load_curves(tmp_path, runs)
     held = curves[curves["held"]]
     assert sorted(held["step"]) == [150, 200] and (held["val_acc"] == 0.99).all()  # up to the budget, at its last value
     fig = figures.plot_learning_curves(curves)
@@ -315,3 +316,14 @@ def test_report_says_where_the_cells_time_went(reference):
     text = time_shares(reference)
     shares = [float(x) for x in re.findall(r"([\d.]+)%", text)]
     assert "training steps" in text and abs(sum(shares) - 100) < 0.5
+
+
+def test_report_tables_end_a_short_row_in_empty_cells_and_link_only_the_figures_drawn(tmp_path):
+    from longdep.analysis.tables import figure, image, markdown
+
+    assert markdown(["a", "b", "c"], [["x", 1], ["y", 2, 3]]) == "| a | b | c |\n|---|---|---|\n| x | 1 | |\n| y | 2 | 3 |"
+    assert figure(tmp_path, "res", "f", "alt") == ""  # not drawn (yet)
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "f.png").write_bytes(b"")
+    assert figure(tmp_path, "res", "f", "alt") == "\n\n" + image("res", "f", "alt") == "\n\n![alt](res/figures/f.png)"
+    assert figure(tmp_path, None, "f", "alt") == f"\n\n![alt]({tmp_path.as_posix()}/figures/f.png)"

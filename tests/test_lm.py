@@ -99,9 +99,10 @@ def test_an_lm_run_writes_the_objective_beside_classifier_runs(tmp_path):
     assert set(probes["objective"]) == {"lm", "classify"}
     assert len(read_table(tmp_path / "t" / "baselines.csv")["run_id"].unique()) == 1  # one set of baselines
     from longdep.analysis import figures
+    from longdep.analysis.data import load_accuracy
 
-    assert set(figures.load_accuracy(tmp_path / "t")["objective"]) == {"classify"}  # the headline: one objective
-    fig = figures.plot_objectives(figures.load_accuracy(tmp_path / "t", objective=None))
+    assert set(load_accuracy(tmp_path / "t")["objective"]) == {"classify"}  # the headline: one objective
+    fig = figures.plot_objectives(load_accuracy(tmp_path / "t", objective=None))
     labels = {t.get_text() for legend in fig.legends for t in legend.get_texts()}
     assert labels == {figures.OBJECTIVES[o][0] for o in ("classify", "lm")}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from longdep.analysis.tables import markdown
 from longdep.config import UsageError
 
 # ``bench loop``: "<model> suite <ms> ms/step  plain <ms> ms/step  ratio <r>x ..."
@@ -32,14 +33,14 @@ def table(path: Path) -> str:
     rows = []
     for line in path.read_text().splitlines()[2:]:
         if m := LOOP.match(line):
-            rows.append(f"| {m[1]} | {m[2]} | {m[3]} | {m[4]}x |")
+            rows.append([m[1], m[2], m[3], f"{m[4]}x"])
         elif m := SEEDS.match(line):
-            rows.append(f"| {m[1]} | {m[2]} | {m[3]} | {m[4]} | {m[5]}x |")
+            rows.append([m[1], m[2], m[3], m[4], f"{m[5]}x"])
     if not rows:
         raise UsageError(f"{path} holds no `longdep bench loop` or `bench seeds` result line")
-    head = ("| model | suite (ms/step) | plain loop (ms/step) | suite / plain |\n|---|---|---|---|" if rows[0].count("|") == 5
-            else "| model | seeds | alone (examples/s) | together (examples/s) | together / alone |\n|---|---|---|---|---|")
-    return head + "\n" + "\n".join(rows)
+    head = (["model", "suite (ms/step)", "plain loop (ms/step)", "suite / plain"] if len(rows[0]) == 4
+            else ["model", "seeds", "alone (examples/s)", "together (examples/s)", "together / alone"])
+    return markdown(head, rows)
 
 
 def render_bench(folder: Path) -> str:

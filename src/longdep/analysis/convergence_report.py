@@ -20,6 +20,7 @@ import pandas as pd
 
 from longdep.analysis import style
 from longdep.analysis.panels import ci_text, t_interval
+from longdep.analysis.tables import image, markdown
 from longdep.records import read_record, run_records
 from longdep.training.convergence import END_REASONS, still_improving
 
@@ -92,14 +93,12 @@ def _groups(runs: pd.DataFrame):
 def end_table(runs: pd.DataFrame) -> str:
     """Markdown: per model, objective and cell, how many runs ended at each reason, and how many ended at
     the cap while still improving (the runs that were not trained to convergence)."""
-    lines = ["| objective | cell | model | runs | " + " | ".join(END_REASONS) + " | cap, still improving | median steps |",
-             "|---|---|---|---|" + "---|" * len(END_REASONS) + "---|---|"]
+    rows = []
     for (objective, cell, model), sub in _groups(runs):
         counts = [int((sub["end_reason"] == r).sum()) for r in END_REASONS]
         rising = int(((sub["end_reason"] == "cap") & sub["still_improving"]).sum())
-        lines.append(f"| {objective} | {cell} | {style.model_name(model)} | {len(sub)} | "
-                     + " | ".join(map(str, counts)) + f" | {rising} | {sub['steps'].median():.0f} |")
-    return "\n".join(lines)
+        rows.append([objective, cell, style.model_name(model), len(sub), *counts, rising, f"{sub['steps'].median():.0f}"])
+    return markdown(["objective", "cell", "model", "runs", *END_REASONS, "cap, still improving", "median steps"], rows)
 
 
 def unfinished(runs: pd.DataFrame) -> list[str]:
@@ -135,19 +134,19 @@ def efficiency_table(runs: pd.DataFrame) -> str:
     runs that got there, and how many did: the others are censored at their last step), the validation
     accuracy after 64,000 examples (the old budget's view), and the best validation accuracy (how far the
     run got, the weights it is tested with); means with seed-level 95% t-intervals."""
-    lines = ["| objective | cell | model | reached 95% | examples to 95% (median of those) | FLOPs to 95% | val. acc. at "
-             "64k examples | best val. acc. |", "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for (objective, cell, model), sub in _groups(runs):
         reach = [next((s * r.batch_size for s, a in r.curve if a >= CRITERION), None) for r in sub.itertuples()]
         got = [x for x in reach if x is not None]
         early = [a for r in sub.itertuples()
                  if (a := (at_examples(r.curve, r.batch_size, BUDGET_VIEW) if r.steps * r.batch_size >= BUDGET_VIEW
                            or r.end_reason == "target" else None)) is not None]
-        lines.append(f"| {objective} | {cell} | {style.model_name(model)} | {len(got)}/{len(sub)} | "
-                     f"{f'{np.median(got):,.0f}' if got else 'never'} | "
-                     f"{f'{np.median(got) * sub.flops_per_example.iloc[0]:.1e}' if got else 'never'} | "
-                     f"{ci_text(early)} | {ci_text(sub['best_val_acc'])} |")
-    return "\n".join(lines)
+        rows.append([objective, cell, style.model_name(model), f"{len(got)}/{len(sub)}",
+                     f"{np.median(got):,.0f}" if got else "never",
+                     f"{np.median(got) * sub.flops_per_example.iloc[0]:.1e}" if got else "never",
+                     ci_text(early), ci_text(sub["best_val_acc"])])
+    return markdown(["objective", "cell", "model", "reached 95%", "examples to 95% (median of those)", "FLOPs to 95%",
+                     "val. acc. at 64k examples", "best val. acc."], rows)
 
 
 def speed_findings(runs: pd.DataFrame, cells=("1-16", "1-64")) -> str:
@@ -232,7 +231,7 @@ def tuning_table(folder: Path) -> str | None:
     if tuning is None or "state" not in tuning:
         return None
     params = [c for c in tuning.columns if c.startswith(("train.", "model.")) and c not in ("model.name",)]
-    lines = ["| model | objective | chosen recipe | score | trials (pruned) | next best |", "|---|---|---|---|---|---|"]
+    rows = []
     for (model, objective), sub in tuning.groupby(["model.name", "task.objective"], sort=False):
         best = sub[sub["chosen"]]
         if not len(best):
@@ -242,9 +241,9 @@ def tuning_table(folder: Path) -> str | None:
                            for k in params if pd.notna(best[k]))
         others = sub[(~sub["chosen"]) & (sub["state"] == "complete")]["score"]
         nxt = f"{others.max():.3f}" if len(others) else "-"
-        lines.append(f"| {style.model_name(model)} | {objective} | {recipe} | {best['score']:.3f} | "
-                     f"{len(sub)} ({int((sub['state'] == 'pruned').sum())}) | {nxt} |")
-    return "\n".join(lines)
+        rows.append([style.model_name(model), objective, recipe, f"{best['score']:.3f}",
+                     f"{len(sub)} ({int((sub['state'] == 'pruned').sum())})", nxt])
+    return markdown(["model", "objective", "chosen recipe", "score", "trials (pruned)", "next best"], rows)
 
 
 def sections(folder: Path, link: str) -> list[str]:
@@ -258,8 +257,8 @@ def sections(folder: Path, link: str) -> list[str]:
            "**Two answers: how fast and how far** (examples to 95% validation accuracy, censored runs counted as "
            "not reaching it; validation accuracy after 64,000 examples, the 2,000-step budget of the grid before "
            f"the protocol; the best validation accuracy, the weights each run is tested with):\n\n"
-           + efficiency_table(runs) + f"\n\n![sample efficiency]({link}/figures/sample_efficiency.png) "
-           f"![against FLOPs]({link}/figures/sample_efficiency_flops.png)"]
+           + efficiency_table(runs) + "\n\n" + image(link, "sample_efficiency", "sample efficiency") + " "
+           + image(link, "sample_efficiency_flops", "against FLOPs")]  # linked whether drawn yet or not
     tune = tuning_table(folder)
     if tune:
         out.insert(0, "**Tuning** (one Optuna study per model and objective, the same trials and step budget; score: "

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from longdep.analysis import style
+from longdep.analysis.tables import image, markdown
 from longdep.records import read_csv, read_json
 from longdep.measure.summary import FIT_LARGEST, constant_token_summary, fixed_batch, scaling_summary, speedups
 
@@ -45,9 +46,7 @@ def fixed_batch_table(df: pd.DataFrame) -> str:
     def label(device, t):
         return "time slope" + (f", {t} thread{'s' if t > 1 else ''}" if device == "cpu" else f", {device}")
 
-    lines = ["| model | " + " | ".join(label(*k) for k in series)
-             + " | memory slope | largest N run | step time there | peak memory there | of matmul peak | over budget at |",
-             "|---|" + "---|" * (len(series) + 6)]
+    rows = []
     at = summary[(summary["device"] == top[0]) & (summary["threads"] == top[1])]
     for _, row in _order(at).iterrows():
         key = (summary["model"] == row["model"]) & (summary["backend"] == row["backend"])
@@ -56,11 +55,11 @@ def fixed_batch_table(df: pd.DataFrame) -> str:
                       & fixed["status"].isin(["oom", "timeout"])]
         wall = (f"N={int(walls['seq_len'].min())} ({walls.sort_values('seq_len')['status'].iloc[0]})"
                 if len(walls) else "-")
-        lines.append(f"| {_name(row['model'], row['backend'])} | "
-                     + " | ".join(f"{s.iloc[0]:.2f}" if len(s) else "" for s in slopes)
-                     + f" | {row['mem_slope']:.2f} | {int(row['largest_n'])} | {row['step_time_s'] * 1e3:.0f} ms"
-                     f" | {row['peak_mem_mb']:.0f} MB | {row['peak_fraction']:.2f} | {wall} |")
-    return "\n".join(lines)
+        rows.append([_name(row["model"], row["backend"]), *(f"{s.iloc[0]:.2f}" if len(s) else "" for s in slopes),
+                     f"{row['mem_slope']:.2f}", int(row["largest_n"]), f"{row['step_time_s'] * 1e3:.0f} ms",
+                     f"{row['peak_mem_mb']:.0f} MB", f"{row['peak_fraction']:.2f}", wall])
+    return markdown(["model", *(label(*k) for k in series), "memory slope", "largest N run", "step time there",
+                     "peak memory there", "of matmul peak", "over budget at"], rows)
 
 
 def speedup_line(df: pd.DataFrame) -> str:
@@ -85,12 +84,12 @@ def constant_token_text(df: pd.DataFrame) -> str:
         lo, hi = int(g["min_len"].min()), int(g["max_len"].max())
         out.append(f"*T = {tokens:,} tokens per step ({where}); B = T / N from {tokens // lo} x {lo} to "
                    f"{tokens // hi} x {hi}:*\n")
-        out.append("| model | N | time per token, shortest N | at longest N | ratio | log-log slope | "
-                   "sequential steps at longest N |\n|---|---|---|---|---|---|---|")
-        for _, r in _order(g).iterrows():
-            out.append(f"| {_name(r['model'], r['backend'])} | {r['min_len']}-{r['max_len']} | "
-                       f"{r['us_per_token_min_len']:.2f} us | {r['us_per_token_max_len']:.2f} us | {r['ratio']:.1f}x | "
-                       f"{r['time_slope']:.2f} ({_shape(r['time_slope'])}) | {r['sequential_steps_max_len']:,} |")
+        rows = [[_name(r["model"], r["backend"]), f"{r['min_len']}-{r['max_len']}", f"{r['us_per_token_min_len']:.2f} us",
+                 f"{r['us_per_token_max_len']:.2f} us", f"{r['ratio']:.1f}x",
+                 f"{r['time_slope']:.2f} ({_shape(r['time_slope'])})", f"{r['sequential_steps_max_len']:,}"]
+                for _, r in _order(g).iterrows()]
+        out.append(markdown(["model", "N", "time per token, shortest N", "at longest N", "ratio", "log-log slope",
+                             "sequential steps at longest N"], rows))
         out.append("")
     return "\n".join(out).rstrip()
 
@@ -109,7 +108,7 @@ def render_cost(folder: Path, link: str | None = None) -> str:
     env = read_json(env_path) if env_path.exists() else {}
     cfg = env.get("config", {})
     m = cfg.get("model") or cfg  # older sweeps kept the width at the top level
-    figs = f"{link or folder.as_posix()}/figures"
+    link = link or folder.as_posix()
     days = df["timestamp"].astype(str).str[:10].value_counts().sort_index() if "timestamp" in df else pd.Series(dtype=int)
     when = ("one sweep" if len(days) <= 1 else "sweeps on " + " and ".join(
         f"{day} ({n} points)" for day, n in days.items()) + " (a resumed sweep keeps its earlier points; compare "
@@ -125,7 +124,7 @@ def render_cost(folder: Path, link: str | None = None) -> str:
         f"{cfg.get('repeats', '?')}; memory is the step's measured peak; the fraction of peak is against a matmul "
         "timed in the same run:\n\n" + fixed_batch_table(df),
         (speed := speedup_line(df)),
-        figure_links(folder, figs, [("time_vs_n", "step time vs N"), ("memory_vs_n", "peak memory vs N")]
+        figure_links(folder, link, [("time_vs_n", "step time vs N"), ("memory_vs_n", "peak memory vs N")]
                      + ([("speedup", "parallel speed-up")] if speed else [])),
         "**Parallelism across time, at constant tokens per step.** The same number of tokens per step at every N, "
         "laid out as many short sequences or few long ones: a recurrence's chain of dependent steps grows with N "
@@ -133,16 +132,16 @@ def render_cost(folder: Path, link: str | None = None) -> str:
         "products (T x N x d per layer) grow with N; the parallel scan's work and depth (log2 N) barely change:\n\n"
         + constant_token_text(df),
     ]
-    parts.append(figure_links(folder, figs, [("constant_tokens", "constant tokens")]))
+    parts.append(figure_links(folder, link, [("constant_tokens", "constant tokens")]))
     return "\n\n".join(p for p in parts if p)
 
 
-def figure_links(folder: Path, figs: str, stems) -> str:
-    """Markdown images for the figures of ``folder`` written under each stem (one per precision:
-    ``time_vs_n.png``, ``time_vs_n_bf16-mixed.png`` ...); '' when none was drawn."""
+def figure_links(folder: Path, link: str, stems) -> str:
+    """Markdown images (linked under ``link``) for the figures of ``folder`` written under each stem (one
+    per precision: ``time_vs_n.png``, ``time_vs_n_bf16-mixed.png`` ...); '' when none was drawn."""
     out = []
     for stem, alt in stems:
         for path in sorted((Path(folder) / "figures").glob(f"{stem}*.png")):
             if path.stem == stem or path.stem.startswith(stem + "_"):
-                out.append(f"![{alt}]({figs}/{path.name})")
+                out.append(image(link, path.stem, alt))
     return "\n".join(out)

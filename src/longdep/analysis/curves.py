@@ -3,13 +3,11 @@
 distance. Same conventions as :mod:`longdep.analysis.figures`: ``df -> Figure``, the mean over seeds
 with a seed-level t-interval, a panel per training setting.
 
-    from longdep.analysis import curves, figures
-    runs = figures.load_runs("results/paper")
-    curves.plot_learning_curves(curves.load_curves("results/paper", runs))
+    from longdep.analysis import curves, data
+    runs = data.load_runs("results/paper")
+    curves.plot_learning_curves(data.load_curves("results/paper", runs))
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,31 +15,9 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from longdep.analysis import style
-from longdep.analysis.panels import RUN_KEYS, best_baselines, empty_panel, finish_figure, per_setting, pooled, setting_label, t_interval
-from longdep.records import read_record
+from longdep.analysis.panels import best_baselines, empty_panel, finish_figure, per_setting, pooled, setting_label, t_interval
 
 CRITERION = 0.95  # the validation accuracy steps_to_95 counts to
-
-
-def load_curves(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
-    """The validation curve of every run in ``runs`` (rows of :func:`figures.load_runs`), one row per
-    (run, step): the run keys, ``step``, ``val_acc``, ``held`` (True where a run that stopped early at
-    its target accuracy is held at its last value up to its step budget, so that a mean over seeds
-    never loses the runs that learned fastest)."""
-    rows = []
-    for run in runs.itertuples(index=False):
-        rec = read_record(Path(folder) / "runs" / f"{run.run_id}.json")
-        curve = [(int(step), float(acc)) for step, acc in rec.get("val_curve") or []]
-        if not curve:
-            continue
-        keys = {k: getattr(run, k) for k in RUN_KEYS}
-        rows += [{**keys, "step": step, "val_acc": acc, "held": False} for step, acc in curve]
-        if rec.get("stopped_early"):
-            every = curve[1][0] - curve[0][0] if len(curve) > 1 else curve[0][0]
-            last_step, last = curve[-1]
-            rows += [{**keys, "step": step, "val_acc": last, "held": True}
-                     for step in range(last_step + every, int(run.max_steps) + 1, every)]
-    return pd.DataFrame(rows, columns=[*RUN_KEYS, "step", "val_acc", "held"])
 
 
 def plot_learning_curves(curves: pd.DataFrame, baselines: pd.DataFrame | None = None) -> plt.Figure:

@@ -6,7 +6,8 @@ Every figure reports the mean over seeds with a seed-level 95% t-interval (mean 
 n = seeds), never the best seed; a panel per training setting ("trained on 1-64" for mixed
 distances, "trained at 32" for a fixed one). The baselines that could explain a curve away are
 drawn beside it: the bag-of-words classifier and the best surface heuristic of that panel. The
-learning curves and steps-to-criterion live in :mod:`longdep.analysis.curves` (re-exported here).
+learning curves and steps-to-criterion live in :mod:`longdep.analysis.curves` (re-exported here), the
+loaders of a folder's tables in :mod:`longdep.analysis.data`.
 """
 from __future__ import annotations
 
@@ -16,45 +17,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from longdep.analysis import style
-from longdep.analysis.curves import load_curves, plot_learning_curves, plot_steps_to_criterion  # noqa: F401
+from longdep.analysis import data, style
+from longdep.analysis.curves import plot_learning_curves, plot_steps_to_criterion  # noqa: F401
 from longdep.analysis.panels import (PANELS_PER_ROW, RUN_KEYS, SETTING, START, best_baselines,  # noqa: F401
                                      distance_bin, draw_baselines, empty_panel, finish_figure, log2_ticks, panel_grid,
                                      per_setting, pooled, setting_label, staged, t_interval)
-from longdep.records import has_table, read_csv, run_records
-
-def load_accuracy(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame:
-    return staged(read_csv(Path(folder) / "accuracy.csv"), start_small, objective)
-
-
-def load_baselines(folder: Path, start_small: bool = False) -> pd.DataFrame | None:
-    return staged(read_csv(Path(folder) / "baselines.csv"), start_small, None)
-
-
-def load_counterfactual(folder: Path, start_small: bool = False, objective: str | None = "classify") -> pd.DataFrame | None:
-    return staged(read_csv(Path(folder) / "counterfactual.csv"), start_small, objective)
-
-
-def load_runs(folder: Path, start_small: bool = False, objective: str | None = "classify",
-              task: str | None = "agreement") -> pd.DataFrame:
-    """One row per run record of ``task`` (None: every task): model, seed, training setting, lr, width,
-    parameters, steps-to-criterion."""
-    rows = []
-    for rec in run_records(folder):
-        cfg = rec["config"]
-        t = cfg["task"]
-        if task is not None and t.get("name", "agreement") != task:
-            continue
-        rows.append({"run_id": rec["run_id"], "model": cfg["model"]["name"], "seed": cfg["train"]["seed"],
-                     "task": t.get("name", "agreement"), "train_min_distance": t.get("distance"),
-                     "train_max_distance": t.get("max_distance") or t.get("distance"),
-                     START: t.get("start_max_distance") or 0, "objective": t.get("objective", "classify"),
-                     "start_steps": cfg["train"].get("start_steps", 0), "lr": cfg["train"]["lr"], "d_model": cfg["model"]["d_model"],
-                     "parameters": rec.get("parameters"), "steps": rec["steps"],
-                     "max_steps": cfg["train"]["max_steps"], "steps_to_95": rec["steps_to_95"],
-                     "steps_to_99": rec["steps_to_99"], "final_val_acc": rec.get("final_val_acc"),
-                     "wall_time_s": rec["wall_time_s"]})
-    return staged(pd.DataFrame(rows), start_small, objective) if rows else pd.DataFrame(rows)
+from longdep.records import has_table
 
 
 def by_distance(acc: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
@@ -206,20 +174,20 @@ def make_all(folder: Path) -> list[Path]:
     paths = []
     from longdep.analysis.study_figures import mechanism_figures, plot_nested
 
-    tests = set(load_accuracy(folder)["test_set"]) if has_table(folder / "accuracy.csv") else set()
+    tests = set(data.load_accuracy(folder)["test_set"]) if has_table(folder / "accuracy.csv") else set()
     if "nested" in tests:
-        paths += style.save(plot_nested(load_accuracy(folder), load_baselines(folder)), folder / "figures", "nested")
+        paths += style.save(plot_nested(data.load_accuracy(folder), data.load_baselines(folder)), folder / "figures", "nested")
     if tests - {"nested"}:  # the agreement task's test sets
-        acc, base = load_accuracy(folder), load_baselines(folder)
+        acc, base = data.load_accuracy(folder), data.load_baselines(folder)
         paths += style.save(plot_accuracy_vs_distance(acc, base), folder / "figures", "accuracy_vs_distance")
         paths += style.save(plot_accuracy_vs_attractors(acc, base), folder / "figures", "accuracy_vs_attractors")
-        cf = load_counterfactual(folder)
+        cf = data.load_counterfactual(folder)
         if cf is not None:
             paths += style.save(plot_counterfactual(cf), folder / "figures", "counterfactual")
-        runs = load_runs(folder)
+        runs = data.load_runs(folder)
         if len(runs) and (runs["train_min_distance"] == runs["train_max_distance"]).any():
             paths += style.save(plot_steps_to_criterion(runs), folder / "figures", "steps_to_criterion")
-        curves = load_curves(folder, runs) if len(runs) else None
+        curves = data.load_curves(folder, runs) if len(runs) else None
         if curves is not None and len(curves):
             paths += style.save(plot_learning_curves(curves, base), folder / "figures", "learning_curves")
         paths += mechanism_figures(folder)
@@ -230,7 +198,7 @@ def make_all(folder: Path) -> list[Path]:
             efficiency = efficiency_curves(protocol)
             paths += style.save(plot_sample_efficiency(efficiency), folder / "figures", "sample_efficiency")
             paths += style.save(plot_sample_efficiency(efficiency, "flops"), folder / "figures", "sample_efficiency_flops")
-        both = load_accuracy(folder, objective=None)
+        both = data.load_accuracy(folder, objective=None)
         if (both["objective"] == "lm").any():
             paths += style.save(plot_objectives(both, base), folder / "figures", "objectives")
     if (folder / "scaling.csv").exists():

@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 
 from longdep.analysis import controls_report as controls, figures, style
+from longdep.analysis.data import load_accuracy, load_baselines, load_counterfactual, load_runs
 from longdep.analysis.bench_report import is_bench, render_bench
 from longdep.analysis.convergence_report import load_protocol_runs, speed_findings, verdict
 from longdep.analysis.convergence_report import sections as convergence_sections
 from longdep.analysis.cost_report import render_cost
-from longdep.analysis.panels import ci_text, whole
+from longdep.analysis.panels import RUN_KEYS, START, ci_text, pooled, whole
 from longdep.analysis.report_study import sections
 from longdep.analysis.seeds_report import interrupted_rows, is_timing, render_timing
+from longdep.analysis.tables import by_distance, far, figure, fixed, markdown, mixed, trained, unseen
 from longdep.config import UsageError
 from longdep.records import has_table, read_csv, run_records
 
@@ -43,70 +45,67 @@ def markers(folder: Path, target: str = "README.md") -> tuple[str, str]:
             f"<!-- report:end {name} -->")
 
 
-def _per_run(acc: pd.DataFrame, mask) -> pd.DataFrame:
-    return figures.pooled(acc[mask], list(figures.RUN_KEYS))
-
-
 def headline(acc: pd.DataFrame, base: pd.DataFrame | None) -> tuple[str, dict]:
     """Mixed-distance runs: accuracy on trained and on unseen distances per model and D."""
-    d = acc[(acc["test_set"] == "distance") & (acc["train_min_distance"] < acc["train_max_distance"])]
-    seen, unseen = _per_run(d, d["distance"] <= d["train_max_distance"]), _per_run(d, d["distance"] > d["train_max_distance"])
-    far = _per_run(d, d["distance"] > 2 * d["train_max_distance"])
+    d = mixed(by_distance(acc))
+    per_run = [pooled(pick(d), RUN_KEYS) for pick in (trained, unseen, far)]
+    b = mixed(by_distance(base)) if base is not None else None
     rows, facts = [], {}
     for D in sorted(set(d["train_max_distance"])):
         for model in style.model_order():
-            s, u, f = (x[(x["model"] == model) & (x["train_max_distance"] == D)]["accuracy"] for x in (seen, unseen, far))
+            s, u, f = (x[(x["model"] == model) & (x["train_max_distance"] == D)]["accuracy"] for x in per_run)
             if not len(s):
                 continue
             facts[(model, D)] = (s.mean(), u.mean(), f.mean())
-            rows.append(f"| {style.model_name(model)} | 1-{whole(D)} | {len(s)} | {ci_text(s)} | {ci_text(u)} | {ci_text(f)} |")
-        if base is not None:
-            b = base[(base["test_set"] == "distance") & (base["train_max_distance"] == D) & (base["train_min_distance"] < D)]
-            overall = figures.pooled(b, ["heuristic"]).set_index("heuristic")["accuracy"].drop("majority", errors="ignore")
+            rows.append([style.model_name(model), f"1-{whole(D)}", len(s), ci_text(s), ci_text(u), ci_text(f)])
+        if b is not None:
+            overall = pooled(b[b["train_max_distance"] == D], ["heuristic"]).set_index("heuristic")["accuracy"]
+            overall = overall.drop("majority", errors="ignore")
             best = overall.idxmax()
-            rows.append(f"| *best baseline: {style.baseline_name(best)}* | 1-{whole(D)} | - | {overall[best]:.2f} (all test distances) | | |")
+            rows.append([f"*best baseline: {style.baseline_name(best)}*", f"1-{whole(D)}", "-",
+                         f"{overall[best]:.2f} (all test distances)"])  # the accuracy columns after it empty
             facts[("baseline", D)] = (best, overall[best], overall.get("bag_of_words", np.nan))
-    head = ("| model | trained on | seeds | accuracy, trained distances | unseen distances (D+1 .. 4D) | "
-            "far (2D+1 .. 4D) |\n|---|---|---|---|---|---|")
-    return head + "\n" + "\n".join(rows), facts
+    table = markdown(["model", "trained on", "seeds", "accuracy, trained distances", "unseen distances (D+1 .. 4D)",
+                      "far (2D+1 .. 4D)"], rows)
+    return table + ("" if rows else "\n"), facts  # no mixed-distance runs: the header and an empty line
 
 
 def attractor_table(acc: pd.DataFrame) -> str:
-    a = acc[(acc["test_set"] == "attractors") & (acc["train_min_distance"] < acc["train_max_distance"])]
+    a = mixed(acc[acc["test_set"] == "attractors"])
     if not len(a):
         return "(no controlled attractor sets)"
-    per = figures.pooled(a, [*figures.RUN_KEYS, "distance", "attractors"])
+    per = pooled(a, [*RUN_KEYS, "distance", "attractors"])
     per["attractors"] = per["attractors"].astype(int)
     counts = sorted(set(per["attractors"]))
-    lines = ["| model | trained on | tested at | " + " | ".join(f"{c} attr." for c in counts) + " |",
-             "|---|---|---|" + "---|" * len(counts)]
+    rows = []
     for D in sorted(set(per["train_max_distance"])):
         for dist in sorted(set(per["distance"])):
             for model in style.model_order():
                 sub = per[(per["model"] == model) & (per["train_max_distance"] == D) & (per["distance"] == dist)]
                 if len(sub):
-                    cells = [f"{sub[sub['attractors'] == c]['accuracy'].mean():.2f}" for c in counts]
-                    lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | {whole(dist)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+                    rows.append([style.model_name(model), f"1-{whole(D)}", whole(dist),
+                                 *(f"{sub[sub['attractors'] == c]['accuracy'].mean():.2f}" for c in counts)])
+    return markdown(["model", "trained on", "tested at", *(f"{c} attr." for c in counts)], rows)
 
 
 def probe_table(cf: pd.DataFrame | None) -> tuple[str, dict]:
     if cf is None or not len(cf):
         return "(no counterfactual probes)", {}
-    cf = cf[cf["train_min_distance"] < cf["train_max_distance"]]
-    g = cf.assign(changed=cf["rate"] * cf["n"]).groupby([*figures.RUN_KEYS, "probe"], as_index=False)[["n", "changed"]].sum()
+    cf = mixed(cf)
+    g = cf.assign(changed=cf["rate"] * cf["n"]).groupby([*RUN_KEYS, "probe"], as_index=False)[["n", "changed"]].sum()
     g["rate"] = g["changed"] / g["n"]
     probes = [p for p in figures.PROBES if p in set(g["probe"])]
-    lines = ["| model | trained on | " + " | ".join(probes) + " |", "|---|---|" + "---|" * len(probes)]
-    facts = {}
+    if not probes:  # probes of fixed-distance runs only: the table without rows or probe columns, as it always read
+        return "| model | trained on |  |\n|---|---|", {}
+    rows, facts = [], {}
     for D in sorted(set(g["train_max_distance"])):
         for model in style.model_order():
             sub = g[(g["model"] == model) & (g["train_max_distance"] == D)]
             if len(sub):
                 vals = {p: sub[sub["probe"] == p]["rate"] for p in probes}
                 facts[(model, D)] = {p: v.mean() for p, v in vals.items()}
-                lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | " + " | ".join(ci_text(vals[p]) for p in probes) + " |")
-    return "\n".join(lines), facts
+                rows.append([style.model_name(model), f"1-{whole(D)}", *(ci_text(vals[p]) for p in probes)])
+    return markdown(["model", "trained on", *probes], rows), facts
 
 
 def start_small_table(acc: pd.DataFrame, start: pd.DataFrame, runs: pd.DataFrame) -> str:
@@ -115,41 +114,41 @@ def start_small_table(acc: pd.DataFrame, start: pd.DataFrame, runs: pd.DataFrame
         return "(no starting-small runs)"
     _, scratch = headline(acc, None)
     _, small = headline(start, None)
-    first = runs.groupby(["model", "train_max_distance"])[[figures.START, "start_steps"]].first()
-    lines = ["| model | trained on | first steps on | seeds | from scratch: trained distances | starting small: "
-             "trained distances | from scratch: far (2D+1 .. 4D) | starting small: far |", "|---|---|---|---|---|---|---|---|"]
-    d = start[(start["test_set"] == "distance")]
-    per = _per_run(d, d["distance"] <= d["train_max_distance"])
+    first = runs.groupby(["model", "train_max_distance"])[[START, "start_steps"]].first()
+    rows = []
+    per = pooled(trained(by_distance(start)), RUN_KEYS)
     out = []
     for (model, D), (s_seen, _, s_far) in sorted(small.items(), key=lambda kv: (kv[0][1], style.model_order().index(kv[0][0]))):
         lo, steps = first.loc[(model, D)]
         n = len(per[(per["model"] == model) & (per["train_max_distance"] == D)])
         c_seen, _, c_far = scratch.get((model, D), (np.nan,) * 3)
-        lines.append(f"| {style.model_name(model)} | 1-{whole(D)} | 1-{whole(lo)} ({steps} steps) | {n} | {c_seen:.2f} | {s_seen:.2f} "
-                     f"| {c_far:.2f} | {s_far:.2f} |")
+        rows.append([style.model_name(model), f"1-{whole(D)}", f"1-{whole(lo)} ({steps} steps)", n, f"{c_seen:.2f}",
+                     f"{s_seen:.2f}", f"{c_far:.2f}", f"{s_far:.2f}"])
         if c_seen < 0.55 and s_seen > 0.9:
             out.append(f"{style.model_name(model)} on 1-{whole(D)}: at chance from scratch ({c_seen:.2f}), {s_seen:.2f} when "
                        f"it starts on 1-{whole(lo)}: the failure is in optimisation, not in what the model can represent.")
-    return "\n".join(lines) + ("\n\n" + "\n".join(f"- {o}" for o in out) if out else "")
+    table = markdown(["model", "trained on", "first steps on", "seeds", "from scratch: trained distances",
+                      "starting small: trained distances", "from scratch: far (2D+1 .. 4D)", "starting small: far"], rows)
+    return table + ("\n\n" + "\n".join(f"- {o}" for o in out) if out else "")
 
 
 def learning_cost(runs: pd.DataFrame) -> str:
-    fixed = runs[runs["train_min_distance"] == runs["train_max_distance"]]
-    if not len(fixed):
+    at_one = fixed(runs)
+    if not len(at_one):
         return "(no fixed-distance runs)"
-    dists = sorted(set(fixed["train_min_distance"]))
-    lines = ["| model | " + " | ".join(f"trained at {whole(d)}" for d in dists) + " |", "|---|" + "---|" * len(dists)]
-    for model in [m for m in style.model_order() if m in set(fixed["model"])]:
+    dists = sorted(set(at_one["train_min_distance"]))
+    rows = []
+    for model in [m for m in style.model_order() if m in set(at_one["model"])]:
         cells = []
         for d in dists:
-            sub = fixed[(fixed["model"] == model) & (fixed["train_min_distance"] == d)]
+            sub = at_one[(at_one["model"] == model) & (at_one["train_min_distance"] == d)]
             if not len(sub):
                 cells.append("")
                 continue
             ok = sub["steps_to_95"].dropna()
             cells.append(f"{ok.mean():.0f} ({len(ok)}/{len(sub)})" if len(ok) else f"never (0/{len(sub)})")
-        lines.append(f"| {style.model_name(model)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([style.model_name(model), *cells])
+    return markdown(["model", *(f"trained at {whole(d)}" for d in dists)], rows)
 
 
 def tuning_table(folder: Path, runs: pd.DataFrame) -> str:
@@ -158,17 +157,16 @@ def tuning_table(folder: Path, runs: pd.DataFrame) -> str:
         return "(no tuning stage)"
     by = tuning.columns[0]
     keys = [c for c in tuning.columns if c.startswith(("train.", "model.")) and c != by]
-    lines = ["| model | chosen " + ", ".join(keys) + " | its validation accuracy | range over the settings | parameters |",
-             "|---|---|---|---|---|"]
+    rows = []
     for model in style.model_order():
         sub = tuning[tuning[by] == model]
         if not len(sub):
             continue
         best = sub[sub["chosen"]].iloc[0]
-        lines.append(f"| {style.model_name(model)} | " + ", ".join(f"{best[k]:g}" for k in keys)
-                     + f" | {best['final_val_acc']:.3f} | {sub['final_val_acc'].min():.2f}-{sub['final_val_acc'].max():.2f}"
-                     f" | {int(best['parameters']):,} |")
-    return "\n".join(lines)
+        rows.append([style.model_name(model), ", ".join(f"{best[k]:g}" for k in keys), f"{best['final_val_acc']:.3f}",
+                     f"{sub['final_val_acc'].min():.2f}-{sub['final_val_acc'].max():.2f}", f"{int(best['parameters']):,}"])
+    return markdown(["model", "chosen " + ", ".join(keys), "its validation accuracy", "range over the settings",
+                     "parameters"], rows)
 
 
 def baseline_markdown(base: pd.DataFrame | None) -> str:
@@ -176,10 +174,8 @@ def baseline_markdown(base: pd.DataFrame | None) -> str:
         return "(no baselines)"
     t = figures.baseline_table(base)
     cols = [f"{whole(lo)}-{whole(hi)}" if lo != hi else f"at {whole(lo)}" for lo, hi in t.columns]
-    lines = ["| heuristic | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for h, row in t.iterrows():
-        lines.append(f"| {style.baseline_name(h)} | " + " | ".join("" if pd.isna(v) else f"{v:.2f}" for v in row) + " |")
-    return "\n".join(lines)
+    rows = [[style.baseline_name(h), *("" if pd.isna(v) else f"{v:.2f}" for v in row)] for h, row in t.iterrows()]
+    return markdown(["heuristic", *cols], rows)
 
 
 def findings(facts: dict, probes: dict, seeds: dict) -> str:
@@ -218,8 +214,7 @@ def findings(facts: dict, probes: dict, seeds: dict) -> str:
 
 def seed_split(acc: pd.DataFrame) -> dict:
     """``{(model, D): (seeds above 0.9 on trained distances, seeds)}`` for mixed-distance runs."""
-    d = acc[(acc["test_set"] == "distance") & (acc["train_min_distance"] < acc["train_max_distance"])]
-    per = _per_run(d, d["distance"] <= d["train_max_distance"])
+    per = pooled(trained(mixed(by_distance(acc))), RUN_KEYS)
     return {(m, D): (int((g["accuracy"] > 0.9).sum()), len(g)) for (m, D), g in per.groupby(["model", "train_max_distance"])}
 
 
@@ -287,9 +282,9 @@ def render(folder: Path, link: str | None = None, short: bool = False) -> str:
             raise UsageError(f"no accuracy.csv or scaling.csv in {str(folder)!r}; give a folder written by "
                              "longdep grid or longdep scale")
         return "\n\n".join([begin, cost, end]) + "\n"
-    acc, base, runs = figures.load_accuracy(folder), figures.load_baselines(folder), figures.load_runs(folder)
+    acc, base, runs = load_accuracy(folder), load_baselines(folder), load_runs(folder)
     table, facts = headline(acc, base)
-    probes, probe_facts = probe_table(figures.load_counterfactual(folder))
+    probes, probe_facts = probe_table(load_counterfactual(folder))
     return "\n\n".join([
         begin, scope(folder),
         *(convergence_sections(folder, link or folder.as_posix())
@@ -307,8 +302,8 @@ def render(folder: Path, link: str | None = None, short: bool = False) -> str:
         "1 is right for flip_subject, 0 for the others):\n\n" + probes
         + figure(folder, link, "counterfactual", "counterfactual probes"),
         "**Starting small** (Elman 1993: the first training steps on short distances only, then the full "
-        "range; mean over seeds):\n\n" + start_small_table(acc, figures.load_accuracy(folder, start_small=True),
-                                                             figures.load_runs(folder, start_small=True)),
+        "range; mean over seeds):\n\n" + start_small_table(acc, load_accuracy(folder, start_small=True),
+                                                             load_runs(folder, start_small=True)),
         "**The learning cost of distance** (fixed training distance; mean steps to 95% validation accuracy "
         "over the seeds that got there, and how many did):\n\n" + learning_cost(runs)
         + figure(folder, link, "steps_to_criterion", "steps to criterion")
@@ -320,13 +315,6 @@ def render(folder: Path, link: str | None = None, short: bool = False) -> str:
     ]) + "\n"
 
 
-def figure(folder: Path, link: str | None, stem: str, alt: str) -> str:
-    """A paragraph linking ``figures/<stem>.png`` of ``folder`` when `longdep figures` drew it, else ''."""
-    if not (Path(folder) / "figures" / f"{stem}.png").is_file():
-        return ""
-    return f"\n\n![{alt}]({link or Path(folder).as_posix()}/figures/{stem}.png)"
-
-
 FINDINGS = ("**Findings, stated from the numbers above** (the lecture's claim: accuracy falls with distance for "
             "recurrent models):\n\n")
 
@@ -336,9 +324,9 @@ def summary(folder: Path, link: str) -> list[str]:
     folder of accuracy runs), then the link to its REPORT.md."""
     out = []
     if has_table(folder / "accuracy.csv") and not is_timing(folder):
-        acc = figures.load_accuracy(folder)
-        facts = headline(acc, figures.load_baselines(folder))[1]
-        probe_facts = probe_table(figures.load_counterfactual(folder))[1]
+        acc = load_accuracy(folder)
+        facts = headline(acc, load_baselines(folder))[1]
+        probe_facts = probe_table(load_counterfactual(folder))[1]
         runs = load_protocol_runs(folder)
         protocol = bool(convergence_sections(folder, link))
         out = [scope(folder), *([verdict(runs)] if protocol else []),
@@ -351,8 +339,8 @@ def summary(folder: Path, link: str) -> list[str]:
 
 def scope(folder: Path) -> str:
     """The report's first line: how many runs, their intervals, the core-hours they took."""
-    tune = figures.load_runs(folder / "tune") if (folder / "tune" / "runs").is_dir() else pd.DataFrame()
-    every = [figures.load_runs(folder, start_small=s, objective=None, task=None) for s in (False, True)]
+    tune = load_runs(folder / "tune") if (folder / "tune" / "runs").is_dir() else pd.DataFrame()
+    every = [load_runs(folder, start_small=s, objective=None, task=None) for s in (False, True)]
     n_runs = sum(len(r) for r in every)
     tuning_csv = read_csv(folder / "tuning.csv")
     if tuning_csv is not None and "wall_s" in tuning_csv and tuning_csv["wall_s"].notna().all():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from longdep.analysis.tables import markdown
 from longdep.config import UsageError
 from longdep.records import DIGESTS, read_csv, read_json, run_digests, run_records
 
@@ -47,16 +48,14 @@ def render_timing(folder: Path) -> str:
     if not len(runs["alone"]) == len(runs["together"]) == len(both):
         raise UsageError(f"{folder}: alone holds {len(runs['alone'])} runs, together {len(runs['together'])}, "
                          f"{len(both)} in both; finish both passes (rerun the same grid command) to compare them")
-    lines = ["| model | runs | jobs' time alone (s) | together (s) | ratio | same steps | same validation curve | "
-             "max \\|Δ test accuracy\\| |", "|---|---|---|---|---|---|---|---|"]
+    rows = []
     groups = [(get_model(m).display, g) for m, g in both.groupby("model", sort=False)]
     for name, g in groups + ([("**all**", both)] if len(groups) > 1 else []):
         a = _job_time(runs["alone"][runs["alone"]["run_id"].isin(g["run_id"])])
         t = _job_time(runs["together"][runs["together"]["run_id"].isin(g["run_id"])])
         same_curve = sum(x == y for x, y in zip(g["val_curve_a"], g["val_curve_t"]))
-        lines.append(f"| {name} | {len(g)} | {a:.0f} | {t:.0f} | {a / t:.2f}x | "
-                     f"{int((g['steps_a'] == g['steps_t']).sum())}/{len(g)} | {same_curve}/{len(g)} | "
-                     f"{(g['test_accuracy_a'] - g['test_accuracy_t']).abs().max():.3f} |")
+        rows.append([name, len(g), f"{a:.0f}", f"{t:.0f}", f"{a / t:.2f}x",
+                     f"{int((g['steps_a'] == g['steps_t']).sum())}/{len(g)}", f"{same_curve}/{len(g)}", f"{(g['test_accuracy_a'] - g['test_accuracy_t']).abs().max():.3f}"])
     whole = [_whole_pass(logs[p]) for p in PARTS]
     timed_whole = all(w is not None for w in whole)
     la, lt = whole if timed_whole else (logs[p].iloc[-1] for p in PARTS)
@@ -77,7 +76,9 @@ def render_timing(folder: Path) -> str:
                      "after a kill; their time before it is not counted.*")
     same = {name: _same_table(folder, name) for name in sorted(set(_tables(folder / "alone")) & set(_tables(folder / "together")))}
     tables = ", ".join(f"`{n}` {'identical' if ok else 'DIFFERENT'}" for n, ok in same.items())
-    return head + "\n\n" + "\n".join(lines) + f"\n\nThe results tables, row for row: {tables}."
+    table = markdown(["model", "runs", "jobs' time alone (s)", "together (s)", "ratio", "same steps", "same validation curve",
+                      "max \\|Δ test accuracy\\|"], rows)
+    return head + "\n\n" + table + f"\n\nThe results tables, row for row: {tables}."
 
 
 def interrupted_rows(log: pd.DataFrame) -> pd.Series:

@@ -37,11 +37,12 @@ def print_summary(folder: Path) -> None:
     import pandas as pd
 
     from longdep.analysis import figures
+    from longdep.analysis.data import load_accuracy, load_baselines, load_runs
     from longdep.records import has_table
 
     if not has_table(folder / "accuracy.csv"):
         return
-    acc = figures.load_accuracy(folder)
+    acc = load_accuracy(folder)
     if acc is None:  # an empty file
         return
     if "train_min_distance" not in acc:  # another task's results (nested: by depth and level)
@@ -49,14 +50,14 @@ def print_summary(folder: Path) -> None:
         print(figures.pooled(acc, ["model", *slices]).pivot_table(index="model", columns=slices, values="accuracy")
               .round(3).to_string())
         return
-    table = figures.accuracy_summary(acc, figures.load_runs(folder))
+    table = figures.accuracy_summary(acc, load_runs(folder))
     for c in ("steps_to_95", "steps"):  # whole steps, not 20.000
         if c in table:
             table[c] = table[c].round().astype("Int64")
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print("\nMean over seeds (acc_trained: the training distances; acc_unseen: every other test distance):")
         print(table.to_string(index=False))
-        base = figures.load_baselines(folder)
+        base = load_baselines(folder)
         if base is not None:
             print("\nHeuristic baselines on the same test set:")
             print(figures.baseline_table(base).to_string())
