@@ -24,9 +24,9 @@ from longdep.records import read_csv as read_table
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "longdep"
 
-# The flow: ground floor (config, records) -> tasks, models (and tracking) -> training, measure ->
+# The flow: ground floor (config, records, environment) -> tasks, models (and tracking) -> training, measure ->
 # grid (launch, tuning) -> analysis -> cli (the package). An import may point to its own layer or below, never above.
-LAYERS = {"checks": 0, "config": 0, "records": 0, "tasks": 1, "models": 1, "tracking": 1, "training": 2, "measure": 2,
+LAYERS = {"checks": 0, "config": 0, "records": 0, "environment": 0, "tasks": 1, "models": 1, "tracking": 1, "training": 2, "measure": 2,
           "grid": 3, "launch": 3, "tuning": 3, "analysis": 4, "cli": 5, "__main__": 6}
 
 

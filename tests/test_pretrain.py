@@ -175,10 +175,11 @@ def test_a_resumed_grid_trains_again_only_pretraining_runs_whose_weights_a_missi
 def test_the_report_reads_each_control_against_the_main_cells(controls):
     from longdep.analysis import controls_report as cr
     from longdep.analysis import style
+    from longdep.analysis.data import load_controls
     from longdep.analysis.report import render
 
     out, _ = controls
-    runs = cr.load(out)
+    runs = load_controls(out)
     assert sorted(runs["part"].value_counts().items()) == [("main", 4), ("positions", 2), ("pretrained", 2), ("recipe", 1)]
     pos, facts = cr.positions_table(runs)
     assert [line.split(" | ")[2] for line in pos.splitlines()[2:]] == ["sinusoidal", "rope"]  # main cell first
@@ -199,12 +200,12 @@ def test_the_controls_figures_draw_a_line_per_variant_against_the_main_cells(con
     import shutil
 
     from longdep.analysis import controls_figures as cf
-    from longdep.analysis import controls_report as cr
+    from longdep.analysis.data import ENCODINGS, load_controls, positions_runs, pretrained_runs
 
     out = tmp_path / "out"
     shutil.copytree(controls[0], out, ignore=shutil.ignore_patterns("figures"))
-    runs = cr.load(out)
-    pos, pre = cf.positions_runs(runs), cf.pretrained_runs(runs)
+    runs = load_controls(out)
+    pos, pre = positions_runs(runs), pretrained_runs(runs)
     assert sorted(pos.groupby(["part", "variant"]).size().items()) == [(("main", "sinusoidal"), 2), (("positions", "rope"), 2)]
     assert sorted(pre.groupby(["part", "variant"]).size().items()) == [(("main", "scratch"), 2), (("pretrained", "own LM"), 2)]
     rows = cf.distance_rows(out, pos)
@@ -212,7 +213,7 @@ def test_the_controls_figures_draw_a_line_per_variant_against_the_main_cells(con
     paths = cf.make(out)
     assert sorted(p.name for p in paths) == ["controls_positions.pdf", "controls_positions.png",
                                              "controls_pretrained.pdf", "controls_pretrained.png"]
-    fig = cf.plot_variants(rows, cf.ENCODINGS, "positions")
+    fig = cf.plot_variants(rows, ENCODINGS, "positions")
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["sinusoidal", "rope"]
     assert cf.make(tmp_path / "no-controls") == []
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from longdep.records import PROJECT_ROOT, append_rows, environment, git_commit, write_json
+from longdep.environment import PROJECT_ROOT, environment, git_commit
+from longdep.records import append_rows, write_json
 
 
 def test_append_rows_replaces_same_run_id(tmp_path):
@@ -32,7 +33,7 @@ def test_write_json_roundtrip_of_the_environment_record(tmp_path):
 
 def _commit_seen_by(src: Path, cwd: Path) -> str:
     """``git_commit()`` as reported by the package copy under ``src``, run from ``cwd``."""
-    code = "from longdep.records import git_commit; print(git_commit())"
+    code = "from longdep.environment import git_commit; print(git_commit())"
     res = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(src)})
     assert res.returncode == 0, res.stderr

@@ -42,7 +42,7 @@ def test_every_model_trains_and_writes_results(model, tmp_path):
 
 def test_run_record_says_where_the_parameters_were_during_training(tmp_path, monkeypatch):
     """The record's device is read while training runs, not from the module after ``fit``."""
-    from longdep.records import device_name
+    from longdep.environment import device_name
     from longdep.training import lit
 
     seen = set()

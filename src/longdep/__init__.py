@@ -1,6 +1,6 @@
 """longdep: measure how sequence models handle long-range dependencies.
 
-config/records (ground) -> tasks, models (registries) -> training (Lightning), measure (cost
+config/records/environment (ground) -> tasks, models (registries) -> training (Lightning), measure (cost
 sweeps) -> grid (experiment grids) -> analysis (tables, figures) -> cli (the command line, one module
 per command group).
 """

@@ -357,7 +357,8 @@ def record_grid_run(out: Path, row: dict) -> None:
     cells were already done, the machine): the report quotes the last invocation that ran everything."""
     import pandas as pd
 
-    from longdep.records import append_rows, environment
+    from longdep.environment import environment
+    from longdep.records import append_rows
 
     env = environment()
     row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "cores": env.get("cpu_count"), "cpu": env.get("cpu"),

@@ -17,34 +17,11 @@ import pandas as pd
 
 from longdep.analysis import style
 from longdep.analysis.panels import distance_bin, finish_figure, log2_ticks, panel_grid, pooled, staged, t_interval, whole
+from longdep.analysis.data import ENCODINGS, STARTS, has_controls, load_controls, positions_runs, pretrained_runs
 from longdep.analysis.tables import by_distance
 from longdep.records import read_csv
 
-ENCODINGS = ("sinusoidal", "learned", "rope", "none")
-STARTS = ("scratch", "own LM")
 COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a")  # a line per variant (the models keep their own colours)
-
-
-def positions_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs of the positions control and the main cells it is read against (same models and range;
-    the main cells are sinusoidal), with ``variant`` = the encoding; empty without that control."""
-    pos = runs[runs["part"] == "positions"]
-    if not len(pos):
-        return pos.assign(variant=pd.Series(dtype=str))
-    keep = runs[(runs["D"] == pos["D"].iloc[0]) & runs["model"].isin(set(pos["model"]))
-                & runs["part"].isin(["main", "positions"])]
-    return keep.assign(variant=keep["positions"])
-
-
-def pretrained_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The classifiers of the self-pretraining control and their main cells from scratch (same models and
-    range, sinusoidal), with ``variant`` = ``scratch`` or ``own LM``; empty without that control."""
-    pre = runs[runs["part"] == "pretrained"]
-    if not len(pre):
-        return pre.assign(variant=pd.Series(dtype=str))
-    keep = runs[(runs["D"] == pre["D"].iloc[0]) & (runs["objective"] == "classify") & runs["model"].isin(set(pre["model"]))
-                & ((runs["part"] == "pretrained") | ((runs["part"] == "main") & (runs["positions"] == "sinusoidal")))]
-    return keep.assign(variant=keep["pretrained"].map({False: STARTS[0], True: STARTS[1]}))
 
 
 def distance_rows(folder: Path, keep: pd.DataFrame) -> pd.DataFrame:
@@ -89,12 +66,10 @@ def plot_variants(rows: pd.DataFrame, order, legend: str) -> plt.Figure:
 
 def make(folder: Path) -> list[Path]:
     """Draw the controls' figures the folder has data for; return the written paths."""
-    from longdep.analysis.controls_report import has_controls, load
-
     folder = Path(folder)
     if not has_controls(folder):
         return []
-    runs, paths = load(folder), []
+    runs, paths = load_controls(folder), []
     for stem, keep, order, legend in (("controls_positions", positions_runs, ENCODINGS, "positions"),
                                       ("controls_pretrained", pretrained_runs, STARTS, "start")):
         rows = distance_rows(folder, keep(runs)) if len(runs) else pd.DataFrame()

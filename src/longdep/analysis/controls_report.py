@@ -21,53 +21,9 @@ import numpy as np
 import pandas as pd
 
 from longdep.analysis import style
-from longdep.analysis.panels import ci_text, staged, whole
-from longdep.analysis.tables import markdown, mixed, run_accuracy
-from longdep.records import read_csv, run_records
-
-PARTS = ("positions", "pretrained", "recipe")
-CRITERION = 0.95
-
-
-def has_controls(folder: Path) -> bool:
-    return any((Path(folder) / p / "runs").is_dir() for p in PARTS)
-
-
-def load(folder: Path) -> pd.DataFrame:
-    """One row per run of ``folder`` (as ``part`` "main") and of its control folders: model, objective,
-    seed, training range, the options the controls vary, how it ended, examples to 95% and the best
-    validation accuracy, and its test accuracy on the trained, unseen and far distances."""
-    rows, accs = [], []
-    for part in ("main", *PARTS):
-        where = Path(folder) if part == "main" else Path(folder) / part
-        if not (where / "runs").is_dir():
-            continue
-        acc = read_csv(where / "accuracy.csv")
-        if acc is not None:
-            accs.append(run_accuracy(mixed(staged(acc, False, None))))
-        for rec in run_records(where):
-            c, t = rec["config"], rec["config"]["train"]
-            if c["task"].get("name", "agreement") != "agreement" or c["task"].get("max_distance") in (None, c["task"].get("distance")):
-                continue
-            curve = rec.get("val_curve") or []
-            pre = (rec.get("init_from") or {}).get("examples", 0)
-            reach = next((s * t["batch_size"] for s, a in curve if a >= CRITERION), None)
-            rows.append({"part": part, "run_id": rec["run_id"], "model": c["model"]["name"],
-                         "objective": c["task"].get("objective", "classify"), "seed": t["seed"],
-                         "D": c["task"]["max_distance"], "small": bool(t.get("start_steps")),
-                         "positions": c["model"].get("positions", "sinusoidal"), "norm": c["model"].get("norm"),
-                         "lr": t["lr"], "schedule": t.get("schedule", "constant"), "warmup": t.get("warmup_steps", 0),
-                         "pretrained": bool(t.get("init_from")), "pretrain_examples": pre,
-                         "end": rec.get("end_reason") or "cap", "rising": bool(rec.get("still_improving")),
-                         "to95": None if reach is None else reach + pre,
-                         "best_val": max((a for _, a in curve), default=np.nan)})
-    runs = pd.DataFrame(rows)
-    if not len(runs):
-        return runs
-    runs = runs[~runs["small"]]
-    acc = pd.concat(accs) if accs else pd.DataFrame(columns=["run_id", "trained", "unseen", "far"])
-    return runs.merge(acc.drop_duplicates("run_id"), on="run_id", how="left")
-
+from longdep.analysis.data import ENCODINGS, STARTS, has_controls, load_controls, positions_runs, pretrained_runs
+from longdep.analysis.panels import ci_text, whole
+from longdep.analysis.tables import markdown
 
 def _row(label: list, sub: pd.DataFrame, speed: bool) -> list:
     ended = ", ".join(f"{int(n)} {r}" for r, n in sub["end"].value_counts().items())
@@ -87,38 +43,34 @@ SPEED = ["examples to 95% (median, reached)", "best val. acc."]
 def positions_table(runs: pd.DataFrame) -> tuple[str, dict]:
     """Per objective and attention model: every encoding (sinusoidal: the main cells) at the range the
     positions part trained on; facts ``{(objective, model, positions): far accuracy}``."""
-    pos = runs[runs["part"] == "positions"]
-    if not len(pos):
+    keep = positions_runs(runs)
+    if not len(keep):
         return "", {}
-    D = int(pos["D"].iloc[0])
-    keep = runs[(runs["D"] == D) & runs["model"].isin(set(pos["model"])) & runs["part"].isin(["main", "positions"])]
     rows, facts = [], {}
     for (objective, model), sub in _ordered(keep, ["objective", "model"]):
-        for enc in ("sinusoidal", "learned", "rope", "none"):
-            s = sub[sub["positions"] == enc]
+        for enc in ENCODINGS:
+            s = sub[sub["variant"] == enc]
             if len(s):
                 rows.append(_row([objective, style.model_name(model), enc], s, False))
                 facts[(objective, model, enc)] = float(s["far"].mean())
-    return markdown(["objective", "model", "positions", *HEAD, "ended"], rows), facts | {"D": D}
+    return markdown(["objective", "model", "positions", *HEAD, "ended"], rows), facts | {"D": int(keep["D"].iloc[0])}
 
 
 def pretrained_table(runs: pd.DataFrame) -> tuple[str, dict]:
     """Per model: the classifier from scratch (main) and from its own language model, at the pretrained
     part's range; facts ``{(model, start): (trained acc, median examples to 95%)}``."""
-    pre = runs[runs["part"] == "pretrained"]
-    if not len(pre):
+    keep = pretrained_runs(runs)
+    if not len(keep):
         return "", {}
-    D = int(pre["D"].iloc[0])
-    keep = runs[(runs["D"] == D) & (runs["objective"] == "classify") & runs["model"].isin(set(pre["model"]))
-                & ((runs["part"] == "pretrained") | ((runs["part"] == "main") & (runs["positions"] == "sinusoidal")))]
     rows, facts = [], {}
     for (model,), sub in _ordered(keep, ["model"]):
-        for start, s in (("scratch", sub[~sub["pretrained"]]), ("own LM", sub[sub["pretrained"]])):
+        for start in STARTS:
+            s = sub[sub["variant"] == start]
             if len(s):
                 rows.append(_row([style.model_name(model), start], s, True))
                 got = s["to95"].dropna()
                 facts[(model, start)] = (float(s["trained"].mean()), float(np.median(got)) if len(got) else np.inf)
-    return markdown(["model", "start", *HEAD, *SPEED, "ended"], rows), facts | {"D": D}
+    return markdown(["model", "start", *HEAD, *SPEED, "ended"], rows), facts | {"D": int(keep["D"].iloc[0])}
 
 
 def recipe_label(run: pd.Series, base: pd.Series) -> str:
@@ -206,7 +158,7 @@ def sections(folder: Path) -> list[str]:
     """The report's control sections for ``folder`` ([] without control folders)."""
     if not has_controls(folder):
         return []
-    runs = load(folder)
+    runs = load_controls(folder)
     (pt, pf), (st, sf), (rt, rf) = positions_table(runs), pretrained_table(runs), recipe_table(runs)
     out = []
     if pt:
@@ -230,7 +182,7 @@ def summary(folder: Path) -> list[str]:
     """The README's lines on the controls: the findings alone ([] without control folders)."""
     if not has_controls(folder):
         return []
-    runs = load(folder)
+    runs = load_controls(folder)
     text = findings(positions_table(runs)[1], pretrained_table(runs)[1], recipe_table(runs)[1])
     return ["**What the controls changed** (positions, self-pretraining, the recipe; the report's control tables):\n\n"
             + text] if text else []

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from longdep.analysis.panels import RUN_KEYS, START, staged
+from longdep.analysis.tables import mixed, run_accuracy
 from longdep.records import read_csv, read_record, run_records
 
 
@@ -71,3 +73,75 @@ def load_curves(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
             rows += [{**keys, "step": step, "val_acc": last, "held": True}
                      for step in range(last_step + every, int(run.max_steps) + 1, every)]
     return pd.DataFrame(rows, columns=[*RUN_KEYS, "step", "val_acc", "held"])
+
+
+# The controls beside a grid's main results (issue 28): their folders, one row per run, and the runs each
+# control is read against (its tables and figures share them).
+CONTROL_PARTS = ("positions", "pretrained", "recipe")
+CRITERION = 0.95
+
+
+def has_controls(folder: Path) -> bool:
+    return any((Path(folder) / p / "runs").is_dir() for p in CONTROL_PARTS)
+
+
+def load_controls(folder: Path) -> pd.DataFrame:
+    """One row per run of ``folder`` (as ``part`` "main") and of its control folders: model, objective,
+    seed, training range, the options the controls vary, how it ended, examples to 95% and the best
+    validation accuracy, and its test accuracy on the trained, unseen and far distances."""
+    rows, accs = [], []
+    for part in ("main", *CONTROL_PARTS):
+        where = Path(folder) if part == "main" else Path(folder) / part
+        if not (where / "runs").is_dir():
+            continue
+        acc = read_csv(where / "accuracy.csv")
+        if acc is not None:
+            accs.append(run_accuracy(mixed(staged(acc, False, None))))
+        for rec in run_records(where):
+            c, t = rec["config"], rec["config"]["train"]
+            if c["task"].get("name", "agreement") != "agreement" or c["task"].get("max_distance") in (None, c["task"].get("distance")):
+                continue
+            curve = rec.get("val_curve") or []
+            pre = (rec.get("init_from") or {}).get("examples", 0)
+            reach = next((s * t["batch_size"] for s, a in curve if a >= CRITERION), None)
+            rows.append({"part": part, "run_id": rec["run_id"], "model": c["model"]["name"],
+                         "objective": c["task"].get("objective", "classify"), "seed": t["seed"],
+                         "D": c["task"]["max_distance"], "small": bool(t.get("start_steps")),
+                         "positions": c["model"].get("positions", "sinusoidal"), "norm": c["model"].get("norm"),
+                         "lr": t["lr"], "schedule": t.get("schedule", "constant"), "warmup": t.get("warmup_steps", 0),
+                         "pretrained": bool(t.get("init_from")), "pretrain_examples": pre,
+                         "end": rec.get("end_reason") or "cap", "rising": bool(rec.get("still_improving")),
+                         "to95": None if reach is None else reach + pre,
+                         "best_val": max((a for _, a in curve), default=np.nan)})
+    runs = pd.DataFrame(rows)
+    if not len(runs):
+        return runs
+    runs = runs[~runs["small"]]
+    acc = pd.concat(accs) if accs else pd.DataFrame(columns=["run_id", "trained", "unseen", "far"])
+    return runs.merge(acc.drop_duplicates("run_id"), on="run_id", how="left")
+
+
+ENCODINGS = ("sinusoidal", "learned", "rope", "none")
+STARTS = ("scratch", "own LM")
+
+
+def positions_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the positions control and the main cells it is read against (same models and range;
+    the main cells are sinusoidal), with ``variant`` = the encoding; empty without that control."""
+    pos = runs[runs["part"] == "positions"]
+    if not len(pos):
+        return pos.assign(variant=pd.Series(dtype=str))
+    keep = runs[(runs["D"] == pos["D"].iloc[0]) & runs["model"].isin(set(pos["model"]))
+                & runs["part"].isin(["main", "positions"])]
+    return keep.assign(variant=keep["positions"])
+
+
+def pretrained_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The classifiers of the self-pretraining control and their main cells from scratch (same models and
+    range, sinusoidal), with ``variant`` = ``scratch`` or ``own LM``; empty without that control."""
+    pre = runs[runs["part"] == "pretrained"]
+    if not len(pre):
+        return pre.assign(variant=pd.Series(dtype=str))
+    keep = runs[(runs["D"] == pre["D"].iloc[0]) & (runs["objective"] == "classify") & runs["model"].isin(set(pre["model"]))
+                & ((runs["part"] == "pretrained") | ((runs["part"] == "main") & (runs["positions"] == "sinusoidal")))]
+    return keep.assign(variant=keep["pretrained"].map({False: STARTS[0], True: STARTS[1]}))

@@ -191,6 +191,9 @@ def make_all(folder: Path) -> list[Path]:
         if curves is not None and len(curves):
             paths += style.save(plot_learning_curves(curves, base), folder / "figures", "learning_curves")
         paths += mechanism_figures(folder)
+        from longdep.analysis import controls_figures
+
+        paths += controls_figures.make(folder)
         from longdep.analysis.convergence_report import efficiency_curves, load_protocol_runs, plot_sample_efficiency
 
         protocol = load_protocol_runs(folder)

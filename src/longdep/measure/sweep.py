@@ -25,7 +25,8 @@ from longdep.measure.cost import effective_heads, predict
 from longdep.measure.isolate import run_isolated
 from longdep.measure.plan import Point, ScaleConfig, all_cores, plan, validate_scale
 from longdep.measure.summary import FIT_LARGEST, constant_token_summary, normalise, scaling_summary
-from longdep.records import append_rows, environment, read_csv, write_json
+from longdep.environment import environment
+from longdep.records import append_rows, read_csv, write_json
 
 # The columns every row has, in this order.
 COLUMNS = [

@@ -189,7 +189,7 @@ class ClassifierModule(L.LightningModule):
             self.model.load_state_dict(self.best_state)
 
     def on_train_start(self):
-        from longdep.records import device_name
+        from longdep.environment import device_name
 
         self.train_device, self.train_device_name = str(self.device), device_name(self.device)
 

@@ -28,7 +28,8 @@ import torch
 
 from longdep import tracking
 from longdep.config import RunConfig, config_hash, results_folder, to_dict
-from longdep.records import append_rows, environment, write_json
+from longdep.environment import environment
+from longdep.records import append_rows, write_json
 from longdep.tasks import get_task
 from longdep.training.convergence import still_improving
 from longdep.training.evaluate import evaluate, write_baselines

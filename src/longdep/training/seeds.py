@@ -178,7 +178,7 @@ class SeedsModule(L.LightningModule):
         return functional_call(m, {f"model.{n}": p for n, p in params.items()}, args)
 
     def on_train_start(self):
-        from longdep.records import device_name
+        from longdep.environment import device_name
 
         for m in self.solos:
             m.train_device, m.train_device_name = str(self.device), device_name(self.device)
