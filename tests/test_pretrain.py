@@ -192,6 +192,10 @@ def test_the_report_reads_each_control_against_the_main_cells(controls):
     for title in ("Control: position encodings", "Control: self-pretraining", "Control: what each part of the recipe",
                   "- Positions, " + style.model_name("transformer") + " classifier", "- Self-pretraining, LSTM classifier", "- Recipe, LSTM"):
         assert title in text
+    hours = text.split("The controls took ")[1].split(" core-hours")[0]  # pretraining runs counted too
+    walls = [json.loads(p.read_text())["wall_time_s"] for part in ("pretrain", *cr.CONTROL_PARTS)
+             for p in (out / part / "runs").glob("*.json")]
+    assert hours == f"{sum(walls) / 3600:.1f}" and "(pretrain " in text
     to95 = runs[runs["part"] == "pretrained"]["to95"].dropna()  # a pretrained run counts its pretraining's examples
     assert (to95 >= runs[runs["part"] == "pretrained"]["pretrain_examples"].min()).all()
 

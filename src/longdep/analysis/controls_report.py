@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from longdep.analysis import style
-from longdep.analysis.data import ENCODINGS, STARTS, has_controls, load_controls, positions_runs, pretrained_runs
+from longdep.analysis.data import (CONTROL_PARTS, ENCODINGS, STARTS, has_controls, load_controls, positions_runs,
+                                   pretrained_runs)
+from longdep.records import run_records
 from longdep.analysis.panels import ci_text, whole
 from longdep.analysis.tables import markdown
 
@@ -154,6 +156,20 @@ def _examples(x: float) -> str:
     return "never" if not np.isfinite(x) else f"{x:,.0f}"
 
 
+def cost(folder: Path) -> str:
+    """What the controls cost: the training time of their runs and of the pretraining runs, summed from
+    the run records (each run trains on one thread), per part; '' without control folders."""
+    from longdep.grid import PRETRAIN
+
+    hours = {part: sum(float(r.get("wall_time_s") or 0) for r in run_records(Path(folder) / part)) / 3600
+             for part in (PRETRAIN, *CONTROL_PARTS) if (Path(folder) / part / "runs").is_dir()}
+    if not hours:
+        return ""
+    parts = ", ".join(f"{part} {h:.1f}" for part, h in hours.items())
+    return (f"The controls took {sum(hours.values()):.1f} core-hours of training ({parts}; the sum of their runs' "
+            f"wall times, one thread each), {sum(hours.values()) / 2:.1f} h on 2 workers.")
+
+
 def sections(folder: Path) -> list[str]:
     """The report's control sections for ``folder`` ([] without control folders)."""
     if not has_controls(folder):
@@ -175,6 +191,8 @@ def sections(folder: Path) -> list[str]:
     text = findings(pf, sf, rf)
     if text:
         out.append("**What the controls changed** (stated from the tables above):\n\n" + text)
+    if cost(folder):
+        out.append(cost(folder))
     return out
 
 
@@ -185,4 +203,4 @@ def summary(folder: Path) -> list[str]:
     runs = load_controls(folder)
     text = findings(positions_table(runs)[1], pretrained_table(runs)[1], recipe_table(runs)[1])
     return ["**What the controls changed** (positions, self-pretraining, the recipe; the report's control tables):\n\n"
-            + text] if text else []
+            + text + (f"\n\n{cost(folder)}" if cost(folder) else "")] if text else []
