@@ -222,6 +222,17 @@ def test_the_controls_figures_draw_a_line_per_variant_against_the_main_cells(con
     assert cf.make(tmp_path / "no-controls") == []
 
 
+def test_the_positions_finding_names_a_best_encoding_only_when_its_interval_is_clear_of_the_others():
+    from longdep.analysis.controls_report import findings
+
+    def said(rope, none):
+        return findings({"D": 16, ("classify", "transformer", "rope"): rope, ("classify", "transformer", "none"): none}, {}, {})
+
+    assert "best: rope, its seed-level 95% interval clear" in said((0.9, 0.88, 0.92), (0.7, 0.6, 0.8))
+    assert "highest mean: rope, but its 95% interval overlaps" in said((0.9, 0.7, 1.0), (0.8, 0.6, 0.95))
+    assert "far beyond it (33-64): rope 0.90, none 0.70" in said((0.9, 0.88, 0.92), (0.7, 0.6, 0.8))
+
+
 def test_a_block_value_wins_over_the_tuned_recipe(tmp_path, monkeypatch):
     from longdep.grid import cell_configs, load_grid
 

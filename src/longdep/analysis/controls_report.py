@@ -24,7 +24,7 @@ from longdep.analysis import style
 from longdep.analysis.data import (CONTROL_PARTS, ENCODINGS, STARTS, has_controls, load_controls, positions_runs,
                                    pretrained_runs)
 from longdep.records import run_records
-from longdep.analysis.panels import ci_text, whole
+from longdep.analysis.panels import ci_text, t_interval, whole
 from longdep.analysis.tables import markdown
 
 def _row(label: list, sub: pd.DataFrame, speed: bool) -> list:
@@ -44,7 +44,7 @@ SPEED = ["examples to 95% (median, reached)", "best val. acc."]
 
 def positions_table(runs: pd.DataFrame) -> tuple[str, dict]:
     """Per objective and attention model: every encoding (sinusoidal: the main cells) at the range the
-    positions part trained on; facts ``{(objective, model, positions): far accuracy}``."""
+    positions part trained on; facts ``{(objective, model, positions): (far accuracy, its 95% t-interval)}``."""
     keep = positions_runs(runs)
     if not len(keep):
         return "", {}
@@ -54,7 +54,7 @@ def positions_table(runs: pd.DataFrame) -> tuple[str, dict]:
             s = sub[sub["variant"] == enc]
             if len(s):
                 rows.append(_row([objective, style.model_name(model), enc], s, False))
-                facts[(objective, model, enc)] = float(s["far"].mean())
+                facts[(objective, model, enc)] = (float(s["far"].mean()), *t_interval(s["far"].dropna()))
     return markdown(["objective", "model", "positions", *HEAD, "ended"], rows), facts | {"D": int(keep["D"].iloc[0])}
 
 
@@ -130,10 +130,13 @@ def findings(pos: dict, pre: dict, recipe: dict) -> str:
             for model in style.model_order():
                 got = {k[2]: v for k, v in pos.items() if isinstance(k, tuple) and k[:2] == (objective, model)}
                 if len(got) > 1:
-                    text = ", ".join(f"{enc} {v:.2f}" for enc, v in got.items())
-                    best = max(got, key=got.get)
+                    text = ", ".join(f"{enc} {v[0]:.2f}" for enc, v in got.items())
+                    best = max(got, key=lambda enc: got[enc][0])
+                    clear = all(got[best][1] > hi for enc, (_, _, hi) in got.items() if enc != best)
+                    verdict = (f"best: {best}, its seed-level 95% interval clear of the others'" if clear else
+                               f"highest mean: {best}, but its 95% interval overlaps another's")
                     out.append(f"- Positions, {name(model)} {'classifier' if objective == 'classify' else 'language model'} "
-                               f"trained on 1-{whole(D)}, accuracy far beyond it ({2 * D + 1}-{4 * D}): {text}; best: {best}.")
+                               f"trained on 1-{whole(D)}, accuracy far beyond it ({2 * D + 1}-{4 * D}): {text}; {verdict}.")
     if pre:
         for model in style.model_order():
             if (model, "scratch") in pre and (model, "own LM") in pre:
