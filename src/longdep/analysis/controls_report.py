@@ -23,9 +23,10 @@ import pandas as pd
 from longdep.analysis import style
 from longdep.analysis.data import (CONTROL_PARTS, ENCODINGS, STARTS, has_controls, load_controls, positions_runs,
                                    pretrained_runs)
-from longdep.records import run_records
 from longdep.analysis.panels import ci_text, t_interval, whole
 from longdep.analysis.tables import markdown
+from longdep.records import run_records
+
 
 def _row(label: list, sub: pd.DataFrame, speed: bool) -> list:
     ended = ", ".join(f"{int(n)} {r}" for r, n in sub["end"].value_counts().items())
@@ -194,8 +195,9 @@ def sections(folder: Path) -> list[str]:
     text = findings(pf, sf, rf)
     if text:
         out.append("**What the controls changed** (stated from the tables above):\n\n" + text)
-    if cost(folder):
-        out.append(cost(folder))
+    spent = cost(folder)
+    if spent:
+        out.append(spent)
     return out
 
 
@@ -205,5 +207,6 @@ def summary(folder: Path) -> list[str]:
         return []
     runs = load_controls(folder)
     text = findings(positions_table(runs)[1], pretrained_table(runs)[1], recipe_table(runs)[1])
+    spent = cost(folder)
     return ["**What the controls changed** (positions, self-pretraining, the recipe; the report's control tables):\n\n"
-            + text + (f"\n\n{cost(folder)}" if cost(folder) else "")] if text else []
+            + text + (f"\n\n{spent}" if spent else "")] if text else []

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from longdep.analysis import controls_report as controls, figures, style
-from longdep.analysis.data import load_accuracy, load_baselines, load_counterfactual, load_runs
 from longdep.analysis.bench_report import is_bench, render_bench
 from longdep.analysis.convergence_report import load_protocol_runs, speed_findings, verdict
 from longdep.analysis.convergence_report import sections as convergence_sections
 from longdep.analysis.cost_report import render_cost
+from longdep.analysis.data import load_accuracy, load_baselines, load_counterfactual, load_runs
 from longdep.analysis.panels import RUN_KEYS, START, ci_text, pooled, whole
 from longdep.analysis.report_study import sections
 from longdep.analysis.seeds_report import interrupted_rows, is_timing, render_timing
