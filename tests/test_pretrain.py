@@ -228,15 +228,41 @@ def test_the_controls_figures_draw_a_line_per_variant_against_the_main_cells(con
     assert cf.make(tmp_path / "no-controls") == []
 
 
+def _fact(mean, lo, hi, to95=float("inf"), n=5, rising=0):
+    return {"mean": mean, "lo": lo, "hi": hi, "to95": to95, "n": n, "rising": rising}
+
+
 def test_the_positions_finding_names_a_best_encoding_only_when_its_interval_is_clear_of_the_others():
     from longdep.analysis.controls_report import findings
 
     def said(rope, none):
-        return findings({"D": 16, ("classify", "transformer", "rope"): rope, ("classify", "transformer", "none"): none}, {}, {})
+        return findings({"D": 16, ("classify", "transformer", "rope"): _fact(*rope),
+                         ("classify", "transformer", "none"): _fact(*none)}, {}, {})
 
     assert "best: rope, its seed-level 95% interval clear" in said((0.9, 0.88, 0.92), (0.7, 0.6, 0.8))
     assert "highest mean: rope, but its 95% interval overlaps" in said((0.9, 0.7, 1.0), (0.8, 0.6, 0.95))
-    assert "far beyond it (33-64): rope 0.90, none 0.70" in said((0.9, 0.88, 0.92), (0.7, 0.6, 0.8))
+    assert "far beyond it (33-64): rope 0.90, none 0.70;" in said((0.9, 0.88, 0.92), (0.7, 0.6, 0.8))
+    # runs cut off by the step cap while still improving are said, not hidden in the mean
+    assert "none 0.70 (4/5 runs still improving at the step cap);" in said((0.9, 0.88, 0.92), (0.7, 0.6, 0.8, 1e5, 5, 4))
+
+
+def test_the_recipe_and_pretraining_findings_call_a_difference_only_where_the_intervals_are_apart():
+    from longdep.analysis.controls_report import findings
+
+    tuned = _fact(0.98, 0.96, 1.0, 80_000, 3)
+    recipe = {"D": 64, ("lstm", "the tuned recipe"): tuned, ("lstm", "cosine lr"): _fact(0.84, 0.2, 1.0, 70_000, 3),
+              ("lstm", "warmup 0"): _fact(0.6, 0.5, 0.7, n=3), ("rnn", "the tuned recipe"): _fact(0.5, 0.48, 0.52, n=3),
+              ("rnn", "warmup 0"): _fact(0.7, 0.6, 0.8, 90_000, 3)}
+    text = findings({}, {}, recipe)
+    lstm, rnn = (next(line for line in text.splitlines() if f"Recipe, {name} " in line) for name in ("LSTM", "Elman RNN"))
+    assert "tuned 0.98, 80,000; cosine lr: 0.84, 70,000; warmup 0: 0.60, never;" in lstm
+    assert "clearly worse (95% intervals of 3 seeds apart), so the tuned recipe needs what it changes: warmup 0." in lstm
+    assert "no change is clearly worse than the tuned recipe (95% intervals of 3 seeds); clearly better: warmup 0" in rnn
+    pre = {"D": 64, ("lstm", "scratch"): _fact(0.98, 0.97, 0.99, 80_000), ("lstm", "own LM"): _fact(0.9, 0.6, 1.0, 200_000),
+           ("transformer", "scratch"): _fact(0.98, 0.97, 0.99), ("transformer", "own LM"): _fact(0.8, 0.7, 0.9)}
+    text = findings({}, pre, {})
+    assert "0.98 from scratch, 0.90 from its own language model (the 95% intervals overlap); examples to 95% 80,000 vs 200,000" in text
+    assert "0.80 from its own language model (lower than from scratch, the 95% intervals apart)" in text
 
 
 def test_a_block_value_wins_over_the_tuned_recipe(tmp_path, monkeypatch):
