@@ -204,7 +204,8 @@ def test_the_controls_figures_draw_a_line_per_variant_against_the_main_cells(con
     import shutil
 
     from longdep.analysis import controls_figures as cf
-    from longdep.analysis.data import ENCODINGS, load_controls, positions_runs, pretrained_runs
+    from longdep.analysis import style
+    from longdep.analysis.data import ENCODINGS, load_baselines, load_controls, positions_runs, pretrained_runs
 
     out = tmp_path / "out"
     shutil.copytree(controls[0], out, ignore=shutil.ignore_patterns("figures"))
@@ -219,9 +220,6 @@ def test_the_controls_figures_draw_a_line_per_variant_against_the_main_cells(con
                                              "controls_pretrained.pdf", "controls_pretrained.png"]
     fig = cf.plot_variants(rows, ENCODINGS, "positions")
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["sinusoidal", "rope"]
-    from longdep.analysis import style
-    from longdep.analysis.data import load_baselines
-
     with_base = cf.plot_variants(rows, ENCODINGS, "positions", load_baselines(out))  # what make() draws
     labels = [t.get_text() for t in with_base.legends[0].get_texts()]
     assert labels[:2] == ["sinusoidal", "rope"] and style.baseline_name("bag_of_words") in labels

@@ -30,28 +30,21 @@ from longdep.records import run_records
 
 def _row(label: list, sub: pd.DataFrame, speed: bool) -> list:
     ended = ", ".join(f"{int(n)} {r}" for r, n in sub["end"].value_counts().items())
-    rising = _rising(sub)
-    cells = [*label, len(sub), ci_text(sub["trained"].dropna()), ci_text(sub["unseen"].dropna()), ci_text(sub["far"].dropna())]
+    f = fact(sub, "trained")
+    cells = [*label, f["n"], ci_text(sub["trained"].dropna()), ci_text(sub["unseen"].dropna()), ci_text(sub["far"].dropna())]
     if speed:
-        got = sub["to95"].dropna()
-        cells += [f"{np.median(got):,.0f} ({len(got)}/{len(sub)})" if len(got) else f"never (0/{len(sub)})",
-                  ci_text(sub["best_val"])]
-    return cells + [ended + (f"; {rising} still improving at the cap" if rising else "")]
+        cells += [f"{_examples(f['to95'])} ({f['reached']}/{f['n']})", ci_text(sub["best_val"])]
+    return cells + [ended + (f"; {f['rising']} still improving at the cap" if f["rising"] else "")]
 
 
 def fact(sub: pd.DataFrame, column: str) -> dict:
     """What a finding reads from one variant's runs: the mean of ``column`` and its seed-level 95%
-    t-interval (``lo``, ``hi``), the median examples to 95% (inf: none got there), the runs ``n`` and
-    ``rising`` (those that ended at the step cap still improving)."""
+    t-interval (``lo``, ``hi``), the median examples to 95% over the ``reached`` runs that got there
+    (inf: none), the runs ``n`` and ``rising`` (those that ended at the step cap still improving)."""
     lo, hi = t_interval(sub[column].dropna())
     got = sub["to95"].dropna()
     return {"mean": float(sub[column].mean()), "lo": lo, "hi": hi, "to95": float(np.median(got)) if len(got) else np.inf,
-            "n": len(sub), "rising": _rising(sub)}
-
-
-def _rising(sub: pd.DataFrame) -> int:
-    """The runs that ended at the step cap still improving."""
-    return int((sub["rising"] & (sub["end"] == "cap")).sum())
+            "reached": len(got), "n": len(sub), "rising": int((sub["rising"] & (sub["end"] == "cap")).sum())}
 
 
 def _said(f: dict, speed: bool = False) -> str:
